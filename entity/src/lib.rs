@@ -1,0 +1,15 @@
+//! SeaORM entities of the Bubble store, one module per table.
+//!
+//! Every timestamp is an `i64` count of milliseconds since the Unix epoch (UTC): portable across
+//! SQLite and PostgreSQL, cheap to compare, and exact for the strictly increasing `createdAt`
+//! values the protocol promises within a room. Ids the protocol exposes as UUIDs are stored as
+//! their lowercase hyphenated text.
+
+pub mod counsellor;
+pub mod issue;
+pub mod message;
+pub mod person;
+pub mod push_token;
+pub mod report;
+pub mod room;
+pub mod room_member;

@@ -1,0 +1,13 @@
+//! The versioned schema of the Bubble store, applied at start by `Migrator::up`.
+pub use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_bubble_core;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261123_000001_bubble_core::Migration)]
+    }
+}

@@ -1,0 +1,290 @@
+//! The Bubble protocol on the `/` namespace.
+//!
+//! socketioxide runs every event handler as a task of its own, so two events of one socket could
+//! take effect out of order. Here every socket gets an inbox instead: events are put on it, in
+//! arrival order, while the packet is being decoded, and one task per socket handles them one
+//! after the other. The first thing that task does, once the socket is connected, is put a
+//! returning person back into their rooms, so no event of theirs can run before that.
+//!
+//! Each event is decoded into a [`Payload`], validated in the spec's order, applied through the
+//! store and presence, and answered through [`Reply`]: the sender gets the reply as an event and,
+//! if it asked, as its acknowledgement; a failure goes out as `bubble_error`.
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use entity::room;
+use serde::Serialize;
+use serde_json::{Value, json};
+use socketioxide::adapter::LocalAdapter;
+use socketioxide::extract::{AckSender, Event, SocketRef, TryData};
+use socketioxide::handler::{ConnectHandler, FromMessageParts};
+use socketioxide::socket::{Sid, Socket};
+use socketioxide::{ProtocolVersion, TransportType};
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::presence::BubbleId;
+
+mod counsellor;
+mod error;
+mod messages;
+mod payload;
+mod people;
+mod rooms;
+mod views;
+mod wire;
+
+pub use error::BubbleError;
+pub use payload::Payload;
+
+/// The namespace path.
+pub const NS: &str = "/";
+
+/// Registers the `/` namespace.
+pub fn register(app: &Arc<AppState>) {
+    let on_connect = async |s: SocketRef| {
+        if let Some(ready) = s.extensions.remove::<Ready>()
+            && let Some(tx) = ready.0.lock().ok().and_then(|mut tx| tx.take())
+        {
+            let _ = tx.send(s);
+        }
+    };
+    let identify = {
+        let app = app.clone();
+        move |s: SocketRef| {
+            let app = app.clone();
+            async move { accept(app, s).await }
+        }
+    };
+    app.io.ns(NS, on_connect.with(identify));
+}
+
+/// Connect middleware: runs before the client hears it is connected. Resolves the person, opens
+/// the socket's inbox and registers the handlers, so no event can slip past them.
+async fn accept(app: Arc<AppState>, s: SocketRef) -> Result<(), BubbleError> {
+    let token = bubble_token(s.req_parts().uri.query().unwrap_or(""));
+    let bubble_id: BubbleId = match token {
+        Some(token) => app.store.person_for_token(token).await?.into(),
+        None => Uuid::new_v4().to_string().into(),
+    };
+    let (tx, rx) = mpsc::unbounded_channel();
+    let (ready_tx, ready_rx) = oneshot::channel();
+    let inbox = Inbox {
+        tx,
+        queued: Arc::new(AtomicUsize::new(0)),
+        limit: app.config.max_queued_events,
+    };
+    s.extensions.insert(inbox.clone());
+    s.extensions
+        .insert(Ready(Arc::new(std::sync::Mutex::new(Some(ready_tx)))));
+    s.on_fallback(async |_: Queued| {});
+    s.on_disconnect(async |s: SocketRef| {
+        if let Some(inbox) = s.extensions.get::<Inbox>() {
+            let _ = inbox.tx.send(Job::Disconnect);
+        }
+    });
+    tokio::spawn(run_socket(app, bubble_id, inbox.queued, rx, ready_rx));
+    Ok(())
+}
+
+/// The `bubble` query parameter, when it is a UUID.
+fn bubble_token(query: &str) -> Option<Uuid> {
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(key, _)| *key == "bubble")
+        .and_then(|(_, value)| Uuid::try_parse(value).ok())
+}
+
+/// Hands the connected socket to its task.
+#[derive(Clone)]
+struct Ready(Arc<std::sync::Mutex<Option<oneshot::Sender<SocketRef>>>>);
+
+#[derive(Clone)]
+struct Inbox {
+    tx: mpsc::UnboundedSender<Job>,
+    queued: Arc<AtomicUsize>,
+    limit: usize,
+}
+
+enum Job {
+    Event {
+        event: String,
+        data: Value,
+        ack: AckSender,
+    },
+    Disconnect,
+}
+
+/// Extractor that puts the event on its socket's inbox while the packet is decoded, that is in
+/// arrival order. The handler it belongs to does nothing.
+struct Queued;
+
+impl FromMessageParts<LocalAdapter> for Queued {
+    type Error = Infallible;
+
+    fn from_message_parts(
+        s: &Arc<Socket<LocalAdapter>>,
+        v: &mut socketioxide_core::Value,
+        ack_id: &Option<i64>,
+    ) -> Result<Self, Infallible> {
+        let Ok(Event(event)) = Event::from_message_parts(s, v, ack_id) else {
+            return Ok(Queued);
+        };
+        let Some(inbox) = s.extensions.get::<Inbox>() else {
+            return Ok(Queued);
+        };
+        let Ok(ack) = AckSender::from_message_parts(s, v, ack_id);
+        if inbox.queued.fetch_add(1, Ordering::AcqRel) >= inbox.limit {
+            inbox.queued.fetch_sub(1, Ordering::AcqRel);
+            let error = BubbleError::RateLimited.wire();
+            let _ = s.emit("bubble_error", &wire::ascii_json(&error));
+            let _ = ack.send(&wire::ascii_json(&json!({ "error": error })));
+            return Ok(Queued);
+        }
+        let Ok(TryData(data)) = TryData::<Value>::from_message_parts(s, v, ack_id);
+        let mut data = data.unwrap_or(Value::Null);
+        if s.protocol() == ProtocolVersion::V4 && s.transport_type() == TransportType::Polling {
+            wire::repair_double_utf8(&mut data);
+        }
+        let _ = inbox.tx.send(Job::Event { event, data, ack });
+        Ok(Queued)
+    }
+}
+
+/// The socket's task: waits for the connection, restores the person's rooms, then handles the
+/// inbox in order until the disconnect.
+async fn run_socket(
+    app: Arc<AppState>,
+    bubble_id: BubbleId,
+    queued: Arc<AtomicUsize>,
+    mut rx: mpsc::UnboundedReceiver<Job>,
+    ready: oneshot::Receiver<SocketRef>,
+) {
+    // No socket means it never connected: nothing to do.
+    let Ok(socket) = ready.await else { return };
+    let ctx = Ctx {
+        sid: socket.id,
+        socket,
+        app,
+        bubble_id,
+    };
+    ctx.app.presence.connect(ctx.sid, ctx.bubble_id.clone());
+    if let Err(e) = rooms::rejoin(&ctx).await {
+        tracing::error!(sid = %ctx.sid, error = %e, "restoring rooms failed");
+    }
+    wire::emit(&ctx.socket, "my_id", &*ctx.bubble_id);
+    while let Some(job) = rx.recv().await {
+        match job {
+            Job::Event { event, data, ack } => {
+                queued.fetch_sub(1, Ordering::AcqRel);
+                handle(&ctx, &event, Payload::from(data), ack).await;
+            }
+            Job::Disconnect => {
+                rooms::disconnected(&ctx).await;
+                break;
+            }
+        }
+    }
+}
+
+/// What the sender gets back on success: an event, also used as the acknowledgement.
+pub struct Reply {
+    pub event: &'static str,
+    pub payload: Value,
+}
+
+impl Reply {
+    pub fn new(event: &'static str, payload: impl Serialize) -> Self {
+        let payload = serde_json::to_value(payload).unwrap_or(Value::Null);
+        Self { event, payload }
+    }
+}
+
+/// A handled request: `Ok(None)` when the sender gets no event (its ack then gets `{}`).
+pub type Outcome = Result<Option<Reply>, BubbleError>;
+
+async fn handle(ctx: &Ctx, event: &str, p: Payload, ack: AckSender) {
+    tracing::trace!(sid = %ctx.sid, event, "handling");
+    let outcome = match event {
+        "create_room" => rooms::create_room(ctx, p).await,
+        "join_room" => rooms::join_room(ctx, p).await,
+        "exit_room" => rooms::exit_room(ctx, p).await,
+        "list_rooms" => rooms::list_rooms(ctx).await,
+        "view_room" => rooms::view_room(ctx, p).await,
+        "my_rooms" => rooms::my_rooms(ctx),
+        "typing" => rooms::typing(ctx, p, "typing").await,
+        "stop_typing" => rooms::typing(ctx, p, "stop_typing").await,
+        "add_message" => messages::add_message(ctx, p).await,
+        "add_reaction" => messages::add_reaction(ctx, p).await,
+        "set_user_name" => people::set_user_name(ctx, p).await,
+        "my_id" => Ok(Some(Reply::new("my_id", &*ctx.bubble_id))),
+        "register_push" | "registerPush" => people::register_push(ctx, p).await,
+        "report_user" => counsellor::report_user(ctx, p).await,
+        "find_counsellor" => counsellor::find_counsellor(ctx).await,
+        "counsellor_online" => counsellor::counsellor_online(ctx, p).await,
+        "list_issues" => counsellor::list_issues(ctx, p).await,
+        _ => {
+            tracing::debug!(sid = %ctx.sid, event, "unknown event ignored");
+            return;
+        }
+    };
+    match outcome {
+        Ok(Some(reply)) => {
+            let payload = wire::ascii_json(&reply.payload);
+            let _ = ctx.socket.emit(reply.event, &payload);
+            let _ = ack.send(&payload);
+        }
+        Ok(None) => {
+            let _ = ack.send(&json!({}));
+        }
+        Err(error) => {
+            if let BubbleError::Internal(e) = &error {
+                tracing::error!(sid = %ctx.sid, event, error = %e, "request failed");
+            }
+            let error = error.wire();
+            wire::emit(&ctx.socket, "bubble_error", &error);
+            let _ = ack.send(&wire::ascii_json(&json!({ "error": error })));
+        }
+    }
+}
+
+/// Everything a handler needs about the socket it serves.
+pub struct Ctx {
+    pub app: Arc<AppState>,
+    pub socket: SocketRef,
+    pub sid: Sid,
+    pub bubble_id: BubbleId,
+}
+
+impl Ctx {
+    /// The room with that id, or `room_id_not_found`.
+    pub async fn room(&self, room_id: &str) -> Result<room::Model, BubbleError> {
+        self.app
+            .store
+            .room(room_id)
+            .await?
+            .ok_or(BubbleError::RoomIdNotFound)
+    }
+
+    /// Sends to every other socket in the room.
+    pub async fn to_others(&self, room_id: &str, event: &str, payload: &impl Serialize) {
+        if let Err(e) = self
+            .socket
+            .to(room_id.to_owned())
+            .emit(event, &wire::ascii_json(payload))
+            .await
+        {
+            tracing::warn!(room_id, event, error = %e, "broadcast failed");
+        }
+    }
+
+    /// Sends to one socket of this namespace, if it is still connected.
+    pub fn emit_to(&self, sid: Sid, event: &str, payload: &impl Serialize) {
+        if let Some(socket) = self.socket.broadcast().get_socket(sid) {
+            wire::emit(&socket, event, payload);
+        }
+    }
+}

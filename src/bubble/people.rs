@@ -1,0 +1,57 @@
+//! What a person says about themselves: their name and their device's push token.
+use serde_json::json;
+
+use super::{BubbleError, Ctx, Outcome, Payload, Reply, wire};
+
+const MAX_NAME_CHARS: usize = 100;
+const MAX_PUSH_TOKEN_CHARS: usize = 4096;
+
+pub async fn set_user_name(ctx: &Ctx, p: Payload) -> Outcome {
+    let name = p.text(
+        "newName",
+        MAX_NAME_CHARS,
+        BubbleError::NoName,
+        BubbleError::InvalidNewName,
+    )?;
+    ctx.app.store.set_name(&ctx.bubble_id, name).await?;
+    let rooms = ctx.app.presence.rooms_of(ctx.sid);
+    // An empty room list would address the whole namespace.
+    if !rooms.is_empty() {
+        let payload = json!({
+            "userId": ctx.sid.to_string(),
+            "newName": name,
+            "bubbleId": &*ctx.bubble_id,
+        });
+        if let Err(e) = ctx
+            .socket
+            .to(rooms)
+            .emit("set_user_name", &wire::ascii_json(&payload))
+            .await
+        {
+            tracing::warn!(error = %e, "set_user_name broadcast failed");
+        }
+    }
+    Ok(None)
+}
+
+pub async fn register_push(ctx: &Ctx, p: Payload) -> Outcome {
+    let token = p.text(
+        "pushToken",
+        MAX_PUSH_TOKEN_CHARS,
+        BubbleError::InvalidPushToken,
+        BubbleError::InvalidPushToken,
+    )?;
+    let platform = match p.get("platform") {
+        None => "fcm",
+        Some(value) => match value.as_str().map(str::to_ascii_lowercase).as_deref() {
+            Some("fcm" | "android") => "fcm",
+            Some("apns" | "ios") => "apns",
+            _ => return Err(BubbleError::InvalidPlatform),
+        },
+    };
+    ctx.app
+        .store
+        .register_push_token(token, &ctx.bubble_id, platform)
+        .await?;
+    Ok(Some(Reply::new("register_push", json!({}))))
+}

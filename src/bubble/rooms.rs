@@ -1,0 +1,206 @@
+//! Room events: create, join, exit, list, view, typing, and a socket's arrival and departure.
+use serde::Serialize;
+use serde_json::json;
+
+use super::views::RoomDetail;
+use super::{BubbleError, Ctx, Outcome, Payload, Reply, wire};
+use crate::clock::now_ms;
+use crate::store::{HOT, NewRoom, PRIVATE, PUBLIC};
+
+/// Rooms quiet for longer than this drop out of `list_rooms` (unless HOT or the sender's).
+const LIST_WINDOW_MS: i64 = 3 * 24 * 60 * 60 * 1000;
+
+/// `{ roomId, userId, bubbleId, user }`: what others hear of someone joining, leaving or typing.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PersonEvent<'a> {
+    pub room_id: &'a str,
+    pub user_id: String,
+    pub bubble_id: &'a str,
+    pub user: String,
+}
+
+impl<'a> PersonEvent<'a> {
+    pub fn of(ctx: &'a Ctx, room_id: &'a str) -> Self {
+        Self {
+            room_id,
+            user_id: ctx.sid.to_string(),
+            bubble_id: &ctx.bubble_id,
+            user: ctx.sid.to_string(),
+        }
+    }
+}
+
+pub async fn create_room(ctx: &Ctx, p: Payload) -> Outcome {
+    let name = p.text(
+        "roomName",
+        200,
+        BubbleError::NoRoomName,
+        BubbleError::InvalidRoomName,
+    )?;
+    let description = p
+        .optional_text("roomDescription", 1000, BubbleError::InvalidRoomName)?
+        .unwrap_or_default();
+    let user_limit = p.user_limit()?;
+    let categories = p.categories()?;
+    let new = NewRoom {
+        name: name.to_owned(),
+        description: description.to_owned(),
+        room_type: PUBLIC,
+        user_limit,
+        categories,
+        created_by: ctx.sid.to_string(),
+        created_by_bubble_id: ctx.bubble_id.to_string(),
+    };
+    let room = ctx
+        .app
+        .store
+        .create_room(new, &[&ctx.bubble_id], None)
+        .await?;
+    let _ = ctx.app.presence.join(&room.id, &room.name, ctx.sid, None);
+    ctx.socket.join(room.id.clone());
+    let here = ctx.app.presence.snapshot(&room.id);
+    Ok(Some(Reply::new(
+        "create_room",
+        RoomDetail::new(&room, &[], here),
+    )))
+}
+
+pub async fn join_room(ctx: &Ctx, p: Payload) -> Outcome {
+    let room = ctx.room(&p.room_id()?).await?;
+    if !room.is_open {
+        return Err(BubbleError::RoomClosed);
+    }
+    let (store, presence) = (&ctx.app.store, &ctx.app.presence);
+    if !presence.contains(&room.id, ctx.sid) {
+        if room.room_type == PRIVATE && !store.is_member(&room.id, &ctx.bubble_id).await? {
+            return Err(BubbleError::RoomFull);
+        }
+        let limit = usize::try_from(room.user_limit).unwrap_or(0);
+        presence
+            .join(&room.id, &room.name, ctx.sid, Some(limit))
+            .map_err(|_| BubbleError::RoomFull)?;
+        if let Err(e) = store.add_member(&room.id, &ctx.bubble_id).await {
+            presence.leave(&room.id, ctx.sid);
+            return Err(e.into());
+        }
+        ctx.socket.join(room.id.clone());
+        ctx.to_others(&room.id, "join_room", &PersonEvent::of(ctx, &room.id))
+            .await;
+    }
+    let messages = store.recent_messages(&room.id).await?;
+    let detail = RoomDetail::new(&room, &messages, presence.snapshot(&room.id));
+    let payload = detail.with([
+        ("userId", json!(ctx.sid.to_string())),
+        ("bubbleId", json!(&*ctx.bubble_id)),
+    ]);
+    Ok(Some(Reply::new("join_room", payload)))
+}
+
+pub async fn exit_room(ctx: &Ctx, p: Payload) -> Outcome {
+    let room = ctx.room(&p.room_id()?).await?;
+    if !ctx.app.presence.contains(&room.id, ctx.sid) {
+        return Err(BubbleError::UserNotInRoom);
+    }
+    ctx.app
+        .store
+        .remove_member(&room.id, &ctx.bubble_id)
+        .await?;
+    for sid in ctx.app.presence.leave_person(&room.id, &ctx.bubble_id) {
+        if sid == ctx.sid {
+            ctx.socket.leave(room.id.clone());
+        } else if let Some(socket) = ctx.socket.broadcast().get_socket(sid) {
+            socket.leave(room.id.clone());
+            wire::emit(&socket, "i_exit", &i_exit(&room.id, &sid.to_string(), ctx));
+        }
+    }
+    ctx.to_others(&room.id, "exit_room", &PersonEvent::of(ctx, &room.id))
+        .await;
+    Ok(Some(Reply::new(
+        "i_exit",
+        i_exit(&room.id, &ctx.sid.to_string(), ctx),
+    )))
+}
+
+fn i_exit(room_id: &str, sid: &str, ctx: &Ctx) -> serde_json::Value {
+    json!({ "roomId": room_id, "userId": sid, "bubbleId": &*ctx.bubble_id })
+}
+
+pub async fn list_rooms(ctx: &Ctx) -> Outcome {
+    let (store, presence) = (&ctx.app.store, &ctx.app.presence);
+    let mine = presence.rooms_of(ctx.sid);
+    let mut rooms = store
+        .listable_rooms(now_ms() - LIST_WINDOW_MS, &mine)
+        .await?;
+    rooms.sort_by_key(|r| (r.room_type != HOT, r.last_active));
+    let mut listed = Vec::with_capacity(rooms.len());
+    for room in &rooms {
+        let messages = store.recent_messages(&room.id).await?;
+        let detail = RoomDetail::new(room, &messages, presence.snapshot(&room.id));
+        listed.push(serde_json::to_value(detail).unwrap_or_default());
+    }
+    Ok(Some(Reply::new("list_rooms", listed)))
+}
+
+pub async fn view_room(ctx: &Ctx, p: Payload) -> Outcome {
+    let room = ctx.room(&p.room_id()?).await?;
+    let (store, presence) = (&ctx.app.store, &ctx.app.presence);
+    if room.room_type == PRIVATE
+        && !presence.contains(&room.id, ctx.sid)
+        && !store.is_member(&room.id, &ctx.bubble_id).await?
+    {
+        return Err(BubbleError::UserNotInRoom);
+    }
+    let messages = store.recent_messages(&room.id).await?;
+    let detail = RoomDetail::new(&room, &messages, presence.snapshot(&room.id));
+    Ok(Some(Reply::new("view_room", detail)))
+}
+
+pub fn my_rooms(ctx: &Ctx) -> Outcome {
+    Ok(Some(Reply::new(
+        "my_rooms",
+        ctx.app.presence.rooms_of(ctx.sid),
+    )))
+}
+
+/// `typing` and `stop_typing`: relayed, never stored. The store is read only to tell a missing
+/// room from one the socket is not in.
+pub async fn typing(ctx: &Ctx, p: Payload, event: &'static str) -> Outcome {
+    let room_id = p.room_id()?;
+    if !ctx.app.presence.contains(&room_id, ctx.sid) {
+        ctx.room(&room_id).await?;
+        return Err(BubbleError::UserNotInRoom);
+    }
+    ctx.to_others(&room_id, event, &PersonEvent::of(ctx, &room_id))
+        .await;
+    Ok(None)
+}
+
+/// A returning person's new socket goes back into the open rooms they are a member of; others
+/// there hear it as a join.
+pub async fn rejoin(ctx: &Ctx) -> Result<(), BubbleError> {
+    for room in ctx.app.store.open_rooms_of(&ctx.bubble_id).await? {
+        if ctx
+            .app
+            .presence
+            .join(&room.id, &room.name, ctx.sid, None)
+            .is_ok()
+        {
+            ctx.socket.join(room.id.clone());
+            ctx.to_others(&room.id, "join_room", &PersonEvent::of(ctx, &room.id))
+                .await;
+        }
+    }
+    Ok(())
+}
+
+/// A socket went away: in each room its person has now left, others hear an exit. Membership
+/// stays.
+pub async fn disconnected(ctx: &Ctx) {
+    for (room_id, person_left) in ctx.app.presence.disconnect(ctx.sid) {
+        if person_left {
+            ctx.to_others(&room_id, "exit_room", &PersonEvent::of(ctx, &room_id))
+                .await;
+        }
+    }
+}

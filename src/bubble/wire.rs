@@ -1,0 +1,126 @@
+//! Text on the wire that every client generation reads the same.
+//!
+//! socket.io-client 1.x (engine.io-parser 1.x) UTF-8-encodes each packet once more on HTTP
+//! long-polling: it sends text as one character per UTF-8 byte and decodes what it receives the
+//! same way, while 2.x and later send and expect plain text. Nothing in the handshake tells the
+//! two apart, so:
+//! - outgoing payloads are JSON with every non-ASCII character escaped (`\u00e9`, surrogate
+//!   pairs for emoji): ASCII reads the same under both conventions, and `JSON.parse` restores
+//!   the text;
+//! - incoming strings from an Engine.IO 3 socket on polling that consist of byte-sized characters
+//!   forming valid UTF-8 (what 1.x sends for any non-ASCII text) are decoded once more.
+use std::io;
+
+use serde::Serialize;
+use serde_json::Value;
+use serde_json::ser::Formatter;
+use serde_json::value::RawValue;
+use socketioxide::extract::SocketRef;
+
+/// Sends an event to one socket; a socket that is gone is not an error.
+pub fn emit<T: Serialize + ?Sized>(socket: &SocketRef, event: &str, payload: &T) {
+    if let Err(e) = socket.emit(event, &ascii_json(payload)) {
+        tracing::debug!(sid = %socket.id, event, error = %e, "emit failed");
+    }
+}
+
+/// A payload as ASCII-only JSON, ready to emit or acknowledge.
+pub fn ascii_json<T: Serialize + ?Sized>(payload: &T) -> Box<RawValue> {
+    let mut out = Vec::with_capacity(128);
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, AsciiFormatter);
+    let raw = payload
+        .serialize(&mut ser)
+        .ok()
+        .and_then(|()| String::from_utf8(out).ok())
+        .and_then(|json| RawValue::from_string(json).ok());
+    raw.unwrap_or_else(|| {
+        tracing::error!("payload did not serialize");
+        RawValue::from_string("null".to_owned()).expect("null is JSON")
+    })
+}
+
+struct AsciiFormatter;
+
+impl Formatter for AsciiFormatter {
+    fn write_string_fragment<W: ?Sized + io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
+        let mut start = 0;
+        for (i, c) in fragment.char_indices() {
+            if c.is_ascii() {
+                continue;
+            }
+            writer.write_all(&fragment.as_bytes()[start..i])?;
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                write!(writer, "\\u{unit:04x}")?;
+            }
+            start = i + c.len_utf8();
+        }
+        writer.write_all(&fragment.as_bytes()[start..])
+    }
+}
+
+/// Undoes socket.io-client 1.x's extra UTF-8 layer in every string of a decoded payload.
+pub fn repair_double_utf8(value: &mut Value) {
+    match value {
+        Value::String(s) => {
+            if let Some(repaired) = decode_byte_chars(s) {
+                *s = repaired;
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(repair_double_utf8),
+        Value::Object(map) => map.values_mut().for_each(repair_double_utf8),
+        _ => {}
+    }
+}
+
+/// `s` read as one byte per character, when every character fits a byte, some are not ASCII,
+/// and the bytes are valid UTF-8.
+fn decode_byte_chars(s: &str) -> Option<String> {
+    if s.is_ascii() {
+        return None;
+    }
+    let bytes = s
+        .chars()
+        .map(|c| u8::try_from(u32::from(c)).ok())
+        .collect::<Option<Vec<u8>>>()?;
+    String::from_utf8(bytes).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn non_ascii_is_escaped_and_round_trips() {
+        let payload = json!({ "m": "é 😀 中", "k": "plain \"quoted\"" });
+        let raw = ascii_json(&payload);
+        assert!(raw.get().is_ascii(), "{}", raw.get());
+        assert!(raw.get().contains("\\ud83d\\ude00"));
+        let back: Value = serde_json::from_str(raw.get()).unwrap();
+        assert_eq!(back, payload);
+    }
+
+    #[test]
+    fn double_encoded_text_is_repaired_once() {
+        // "😀 é" as socket.io-client 1.x sends it on polling: one char per UTF-8 byte.
+        let sent: String = "😀 é".bytes().map(char::from).collect();
+        let mut value = json!({ "message": sent, "list": [sent.clone()], "n": 1 });
+        repair_double_utf8(&mut value);
+        assert_eq!(
+            value,
+            json!({ "message": "😀 é", "list": ["😀 é"], "n": 1 })
+        );
+        // Plain text from newer clients stays as it is.
+        for plain in ["é", "😀", "naïve café", "ascii"] {
+            let mut v = json!(plain);
+            repair_double_utf8(&mut v);
+            assert_eq!(v, json!(plain));
+        }
+    }
+}

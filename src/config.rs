@@ -1,0 +1,57 @@
+//! Every setting is a flag with an environment twin; the defaults run with no setup at all.
+use std::net::SocketAddr;
+
+use clap::{ArgAction, Args};
+
+/// Settings of `bubble serve`.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Address to listen on (HTTP and socket.io share it). Port 0 picks a free port.
+    #[arg(long, env = "BUBBLE_ADDR", default_value = "0.0.0.0:3000")]
+    pub addr: SocketAddr,
+
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+
+    /// Origins allowed to make credentialed cross-origin requests, comma separated.
+    /// Empty (the default) allows every origin, echoing it back.
+    #[arg(
+        long = "cors-origins",
+        env = "BUBBLE_CORS_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub cors_origins: Vec<String>,
+
+    /// Largest socket.io packet accepted, in bytes, on both websocket and long-polling.
+    #[arg(long, env = "BUBBLE_MAX_PAYLOAD", default_value_t = 2 * 1024 * 1024)]
+    pub max_payload: usize,
+
+    /// Most events one socket may have waiting to be handled; more are refused with
+    /// `rate_limited`.
+    #[arg(long, env = "BUBBLE_MAX_QUEUED_EVENTS", default_value_t = 256)]
+    pub max_queued_events: usize,
+
+    /// Let the old apps go online as counsellors on `/` with `counsellor_online`, unauthenticated.
+    #[arg(long, env = "BUBBLE_ROOT_COUNSELLORS", default_value_t = true, action = ArgAction::Set)]
+    pub root_counsellors: bool,
+}
+
+/// Where the data lives, and how much to log.
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// Database URL: `sqlite://FILE?mode=rwc` (embedded, the default) or `postgres://…`.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://bubble.db?mode=rwc"
+    )]
+    pub database_url: String,
+
+    /// Most pooled database connections.
+    #[arg(long, env = "BUBBLE_DB_CONNECTIONS", default_value_t = 8)]
+    pub db_connections: u32,
+
+    /// Log filter (tracing `EnvFilter` syntax); `RUST_LOG` overrides it.
+    #[arg(long, env = "BUBBLE_LOG", default_value = "info")]
+    pub log: String,
+}

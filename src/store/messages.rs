@@ -1,0 +1,77 @@
+//! Messages and reactions: the hot path.
+use entity::{message, room};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+};
+
+use super::Store;
+use crate::clock::now_ms;
+
+/// How many messages a room shows: the newest ones.
+pub const RECENT_MESSAGES: u64 = 100;
+
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub room_id: String,
+    pub user_id: String,
+    pub bubble_id: String,
+    pub message_type: &'static str,
+    pub content: String,
+    pub target_user: Option<String>,
+    pub target_user_bubble_id: Option<String>,
+}
+
+impl Store {
+    /// Stores a message and moves the room's `lastActive` to its `createdAt`, in one transaction.
+    ///
+    /// The room row is updated first: that takes its write lock, so concurrent messages to one
+    /// room are stamped one after the other, each strictly later than the one before even within
+    /// one millisecond. Returns `None` when the room does not exist.
+    pub async fn add_message(&self, new: NewMessage) -> Result<Option<message::Model>, DbErr> {
+        let now = now_ms();
+        let txn = self.db.begin().await?;
+        let next = Expr::col(room::Column::LastActive).add(1);
+        let stamped = room::Entity::update_many()
+            .col_expr(
+                room::Column::LastActive,
+                Expr::case(next.clone().gt(now), next).finally(now).into(),
+            )
+            .col_expr(room::Column::UpdatedAt, Expr::value(now))
+            .filter(room::Column::Id.eq(new.room_id.as_str()))
+            .exec_with_returning(&txn)
+            .await?;
+        let Some(room) = stamped.into_iter().next() else {
+            return Ok(None);
+        };
+        let created_at = room.last_active;
+        let row = message::ActiveModel {
+            room_id: Set(new.room_id),
+            user_id: Set(new.user_id),
+            bubble_id: Set(new.bubble_id),
+            message_type: Set(new.message_type.to_owned()),
+            content: Set(new.content),
+            target_user: Set(new.target_user),
+            target_user_bubble_id: Set(new.target_user_bubble_id),
+            created_at: Set(created_at),
+            updated_at: Set(created_at),
+            ..Default::default()
+        };
+        let stored = message::Entity::insert(row)
+            .exec_with_returning(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(Some(stored))
+    }
+
+    /// The newest messages of a room, newest first: an index range read, never the history.
+    pub async fn recent_messages(&self, room_id: &str) -> Result<Vec<message::Model>, DbErr> {
+        message::Entity::find()
+            .filter(message::Column::RoomId.eq(room_id))
+            .order_by_desc(message::Column::CreatedAt)
+            .order_by_desc(message::Column::Id)
+            .limit(RECENT_MESSAGES)
+            .all(&self.db)
+            .await
+    }
+}

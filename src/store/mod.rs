@@ -1,0 +1,55 @@
+//! The only code that talks to the database: one module per aggregate. Nothing here knows about
+//! sockets; callers pass plain ids and get entity models back.
+use std::time::Duration;
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+
+use crate::config::DatabaseArgs;
+
+mod counsellors;
+mod issues;
+mod messages;
+mod people;
+mod push_tokens;
+mod rooms;
+
+pub use issues::{IssueType, NewIssue, NewReport};
+pub use messages::NewMessage;
+pub use rooms::{HOT, NewRoom, PRIVATE, PUBLIC};
+
+/// Handle on the database; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    db: DatabaseConnection,
+}
+
+impl Store {
+    /// Connects and brings the schema up to date.
+    ///
+    /// SQLite runs in WAL mode with `synchronous=NORMAL` (a commit survives a crash of the
+    /// process), a busy timeout so that concurrent writers wait instead of failing, and foreign
+    /// keys on.
+    pub async fn connect(args: &DatabaseArgs) -> Result<Self, DbErr> {
+        let mut options = ConnectOptions::new(args.database_url.clone());
+        options
+            .max_connections(args.db_connections.max(2))
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(10))
+            .sqlx_logging(false)
+            .map_sqlx_sqlite_opts(|o| {
+                o.journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(10))
+                    .foreign_keys(true)
+            });
+        let db = Database::connect(options).await?;
+        Migrator::up(&db, None).await?;
+        Ok(Self { db })
+    }
+
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+}

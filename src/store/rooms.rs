@@ -1,0 +1,169 @@
+//! Rooms and their members.
+use entity::{room, room_member};
+use sea_orm::{
+    ColumnTrait, Condition, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
+    TransactionTrait,
+};
+use uuid::Uuid;
+
+use super::{NewIssue, Store};
+use crate::clock::now_ms;
+
+/// Room types as stored and sent.
+pub const PUBLIC: &str = "PUBLIC";
+pub const PRIVATE: &str = "PRIVATE";
+pub const HOT: &str = "HOT";
+
+/// A room about to be created.
+#[derive(Debug, Clone)]
+pub struct NewRoom {
+    pub name: String,
+    pub description: String,
+    pub room_type: &'static str,
+    pub user_limit: i32,
+    pub categories: Vec<String>,
+    pub created_by: String,
+    pub created_by_bubble_id: String,
+}
+
+impl Store {
+    /// Creates an open room with its first members (and, for a counsellor chat, the issue that
+    /// records the request), all in one transaction.
+    pub async fn create_room(
+        &self,
+        new: NewRoom,
+        members: &[&str],
+        issue: Option<NewIssue>,
+    ) -> Result<room::Model, DbErr> {
+        let now = now_ms();
+        let categories = serde_json::to_string(&new.categories)
+            .map_err(|e| DbErr::Custom(format!("categories: {e}")))?;
+        let row = room::Model {
+            id: Uuid::new_v4().to_string(),
+            name: new.name,
+            description: new.description,
+            room_type: new.room_type.to_owned(),
+            user_limit: new.user_limit,
+            categories,
+            is_open: true,
+            created_by: new.created_by,
+            created_by_bubble_id: new.created_by_bubble_id,
+            last_active: now,
+            created_at: now,
+            updated_at: now,
+        };
+        let txn = self.db.begin().await?;
+        room::Entity::insert(room::ActiveModel::from(row.clone()))
+            .exec_without_returning(&txn)
+            .await?;
+        for bubble_id in members {
+            insert_member(&txn, &row.id, bubble_id, now).await?;
+        }
+        if let Some(mut issue) = issue {
+            issue.room_id = Some(row.id.clone());
+            Self::insert_issue(&txn, issue).await?;
+        }
+        txn.commit().await?;
+        Ok(row)
+    }
+
+    pub async fn room(&self, id: &str) -> Result<Option<room::Model>, DbErr> {
+        room::Entity::find_by_id(id.to_owned()).one(&self.db).await
+    }
+
+    /// Makes a person a member of a room; a member already is one.
+    pub async fn add_member(&self, room_id: &str, bubble_id: &str) -> Result<(), DbErr> {
+        insert_member(&self.db, room_id, bubble_id, now_ms()).await
+    }
+
+    pub async fn is_member(&self, room_id: &str, bubble_id: &str) -> Result<bool, DbErr> {
+        Ok(
+            room_member::Entity::find_by_id((room_id.to_owned(), bubble_id.to_owned()))
+                .one(&self.db)
+                .await?
+                .is_some(),
+        )
+    }
+
+    /// Ends a membership, closing the room when it was the last one. Returns whether the room
+    /// closed.
+    pub async fn remove_member(&self, room_id: &str, bubble_id: &str) -> Result<bool, DbErr> {
+        let txn = self.db.begin().await?;
+        room_member::Entity::delete_by_id((room_id.to_owned(), bubble_id.to_owned()))
+            .exec(&txn)
+            .await?;
+        let left = room_member::Entity::find()
+            .filter(room_member::Column::RoomId.eq(room_id))
+            .count(&txn)
+            .await?;
+        if left == 0 {
+            room::Entity::update_many()
+                .col_expr(room::Column::IsOpen, false.into())
+                .col_expr(room::Column::UpdatedAt, now_ms().into())
+                .filter(room::Column::Id.eq(room_id))
+                .exec(&txn)
+                .await?;
+        }
+        txn.commit().await?;
+        Ok(left == 0)
+    }
+
+    /// The open rooms a person is a member of, in the order they joined them.
+    pub async fn open_rooms_of(&self, bubble_id: &str) -> Result<Vec<room::Model>, DbErr> {
+        let memberships = room_member::Entity::find()
+            .filter(room_member::Column::BubbleId.eq(bubble_id))
+            .order_by_asc(room_member::Column::JoinedAt)
+            .all(&self.db)
+            .await?;
+        if memberships.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut rooms = room::Entity::find()
+            .filter(room::Column::Id.is_in(memberships.iter().map(|m| m.room_id.clone())))
+            .filter(room::Column::IsOpen.eq(true))
+            .all(&self.db)
+            .await?;
+        let order = |r: &room::Model| memberships.iter().position(|m| m.room_id == r.id);
+        rooms.sort_by_key(order);
+        Ok(rooms)
+    }
+
+    /// The rooms `list_rooms` shows: open, not private, and active since `active_since` unless
+    /// HOT or one of `also`. Unordered.
+    pub async fn listable_rooms(
+        &self,
+        active_since: i64,
+        also: &[String],
+    ) -> Result<Vec<room::Model>, DbErr> {
+        let mut recent = Condition::any()
+            .add(room::Column::LastActive.gte(active_since))
+            .add(room::Column::RoomType.eq(HOT));
+        if !also.is_empty() {
+            recent = recent.add(room::Column::Id.is_in(also.iter().cloned()));
+        }
+        room::Entity::find()
+            .filter(room::Column::IsOpen.eq(true))
+            .filter(room::Column::RoomType.ne(PRIVATE))
+            .filter(recent)
+            .all(&self.db)
+            .await
+    }
+}
+
+async fn insert_member<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    room_id: &str,
+    bubble_id: &str,
+    now: i64,
+) -> Result<(), DbErr> {
+    let row = room_member::ActiveModel {
+        room_id: Set(room_id.to_owned()),
+        bubble_id: Set(bubble_id.to_owned()),
+        joined_at: Set(now),
+    };
+    room_member::Entity::insert(row)
+        .on_conflict_do_nothing_on([room_member::Column::RoomId, room_member::Column::BubbleId])
+        .exec(db)
+        .await?;
+    Ok(())
+}
