@@ -41,6 +41,8 @@ pub use payload::Payload;
 
 /// The namespace path.
 pub const NS: &str = "/";
+/// The namespace of signed-in counsellors.
+pub const COUNSELLOR_NS: &str = "/counsellor";
 
 /// Registers the `/` namespace.
 pub fn register(app: &Arc<AppState>) {
@@ -285,6 +287,27 @@ impl Ctx {
     pub fn emit_to(&self, sid: Sid, event: &str, payload: &impl Serialize) {
         if let Some(socket) = self.socket.broadcast().get_socket(sid) {
             wire::emit(&socket, event, payload);
+        }
+    }
+}
+
+/// The signed-in counsellor behind a socket on `/counsellor`, kept in its extensions.
+#[derive(Debug, Clone)]
+pub struct CounsellorIdentity {
+    pub account_id: String,
+    pub username: String,
+    pub name: String,
+}
+
+/// Disconnects every socket of a counsellor account (on sign-out).
+pub fn disconnect_counsellor(app: &AppState, account_id: &str) {
+    let Some(ns) = app.io.of(COUNSELLOR_NS) else {
+        return;
+    };
+    for socket in ns.sockets() {
+        let signed_in = socket.extensions.get::<CounsellorIdentity>();
+        if signed_in.is_some_and(|c| c.account_id == account_id) {
+            let _ = socket.disconnect();
         }
     }
 }
