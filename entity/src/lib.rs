@@ -6,6 +6,8 @@
 //! their lowercase hyphenated text.
 
 pub mod counsellor;
+pub mod counsellor_account;
+pub mod counsellor_token;
 pub mod issue;
 pub mod message;
 pub mod person;
@@ -13,3 +15,4 @@ pub mod push_token;
 pub mod report;
 pub mod room;
 pub mod room_member;
+pub mod session;
