@@ -13,6 +13,39 @@ use socketioxide::socket::Sid;
 /// A person's stable id, shared by all their sockets.
 pub type BubbleId = Arc<str>;
 
+/// The namespaces whose sockets can be in rooms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Ns {
+    /// `/`: users, and counsellors of the old apps.
+    Root,
+    /// `/counsellor`: signed-in counsellors.
+    Counsellor,
+}
+
+impl Ns {
+    pub fn path(self) -> &'static str {
+        match self {
+            Self::Root => "/",
+            Self::Counsellor => "/counsellor",
+        }
+    }
+
+    pub fn other(self) -> Self {
+        match self {
+            Self::Root => Self::Counsellor,
+            Self::Counsellor => Self::Root,
+        }
+    }
+}
+
+/// One socket: its id is only unique within a namespace (a client multiplexing `/` and
+/// `/counsellor` over one connection has the same id on both).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Conn {
+    pub ns: Ns,
+    pub sid: Sid,
+}
+
 #[derive(Default)]
 pub struct Presence {
     inner: Mutex<Inner>,
@@ -20,9 +53,9 @@ pub struct Presence {
 
 #[derive(Default)]
 struct Inner {
-    sockets: HashMap<Sid, SocketEntry>,
+    sockets: HashMap<Conn, SocketEntry>,
     rooms: HashMap<String, RoomEntry>,
-    counsellors: HashMap<Sid, Counsellor>,
+    counsellors: HashMap<Conn, Counsellor>,
 }
 
 struct SocketEntry {
@@ -34,7 +67,7 @@ struct SocketEntry {
 struct RoomEntry {
     name: Arc<str>,
     /// Sockets in the order they joined.
-    sockets: Vec<(Sid, BubbleId)>,
+    sockets: Vec<(Conn, BubbleId)>,
 }
 
 impl RoomEntry {
@@ -75,7 +108,7 @@ pub struct Snapshot {
 /// An online counsellor chosen for a match.
 #[derive(Debug, Clone)]
 pub struct Claim {
-    pub sid: Sid,
+    pub conn: Conn,
     pub counsellor_id: String,
     pub name: String,
 }
@@ -87,9 +120,9 @@ impl Presence {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn connect(&self, sid: Sid, bubble_id: BubbleId) {
+    pub fn connect(&self, conn: Conn, bubble_id: BubbleId) {
         self.lock().sockets.insert(
-            sid,
+            conn,
             SocketEntry {
                 bubble_id,
                 rooms: Vec::new(),
@@ -104,11 +137,11 @@ impl Presence {
         &self,
         room_id: &str,
         room_name: &str,
-        sid: Sid,
+        conn: Conn,
         limit: Option<usize>,
     ) -> Result<bool, Full> {
         let mut inner = self.lock();
-        let Some(bubble_id) = inner.sockets.get(&sid).map(|s| s.bubble_id.clone()) else {
+        let Some(bubble_id) = inner.sockets.get(&conn).map(|s| s.bubble_id.clone()) else {
             return Err(Full);
         };
         let room = inner
@@ -118,7 +151,7 @@ impl Presence {
                 name: room_name.into(),
                 sockets: Vec::new(),
             });
-        if room.sockets.iter().any(|(s, _)| *s == sid) {
+        if room.sockets.iter().any(|(c, _)| *c == conn) {
             return Ok(true);
         }
         if let Some(limit) = limit
@@ -130,27 +163,27 @@ impl Presence {
             }
             return Err(Full);
         }
-        room.sockets.push((sid, bubble_id));
-        if let Some(socket) = inner.sockets.get_mut(&sid) {
+        room.sockets.push((conn, bubble_id));
+        if let Some(socket) = inner.sockets.get_mut(&conn) {
             socket.rooms.push(room_id.to_owned());
         }
         Ok(false)
     }
 
-    pub fn contains(&self, room_id: &str, sid: Sid) -> bool {
+    pub fn contains(&self, room_id: &str, conn: Conn) -> bool {
         self.lock()
             .rooms
             .get(room_id)
-            .is_some_and(|r| r.sockets.iter().any(|(s, _)| *s == sid))
+            .is_some_and(|r| r.sockets.iter().any(|(c, _)| *c == conn))
     }
 
     /// The room's name, if the socket is in it.
-    pub fn name_if_in(&self, room_id: &str, sid: Sid) -> Option<Arc<str>> {
+    pub fn name_if_in(&self, room_id: &str, conn: Conn) -> Option<Arc<str>> {
         let inner = self.lock();
         let room = inner.rooms.get(room_id)?;
         room.sockets
             .iter()
-            .any(|(s, _)| *s == sid)
+            .any(|(c, _)| *c == conn)
             .then(|| room.name.clone())
     }
 
@@ -160,15 +193,24 @@ impl Presence {
         let room = inner.rooms.get(room_id)?;
         room.sockets
             .iter()
-            .find(|(s, _)| s.as_str() == sid)
+            .find(|(c, _)| c.sid.as_str() == sid)
             .map(|(_, b)| b.clone())
     }
 
     /// The person behind a connected socket.
+    pub fn person(&self, conn: Conn) -> Option<BubbleId> {
+        let inner = self.lock();
+        inner.sockets.get(&conn).map(|s| s.bubble_id.clone())
+    }
+
+    /// The person behind a connected socket id, on any namespace.
     pub fn person_of(&self, sid: &str) -> Option<BubbleId> {
         let inner = self.lock();
         let sid: Sid = sid.parse().ok()?;
-        inner.sockets.get(&sid).map(|s| s.bubble_id.clone())
+        [Ns::Root, Ns::Counsellor]
+            .into_iter()
+            .find_map(|ns| inner.sockets.get(&Conn { ns, sid }))
+            .map(|s| s.bubble_id.clone())
     }
 
     pub fn snapshot(&self, room_id: &str) -> Snapshot {
@@ -177,35 +219,39 @@ impl Presence {
             .rooms
             .get(room_id)
             .map(|room| Snapshot {
-                participants: room.sockets.iter().map(|(s, _)| s.to_string()).collect(),
+                participants: room
+                    .sockets
+                    .iter()
+                    .map(|(c, _)| c.sid.to_string())
+                    .collect(),
                 num_users: room.num_users(),
             })
             .unwrap_or_default()
     }
 
     /// The rooms a socket is in, in the order it joined them.
-    pub fn rooms_of(&self, sid: Sid) -> Vec<String> {
+    pub fn rooms_of(&self, conn: Conn) -> Vec<String> {
         self.lock()
             .sockets
-            .get(&sid)
+            .get(&conn)
             .map(|s| s.rooms.clone())
             .unwrap_or_default()
     }
 
     /// Takes one socket out of a room.
-    pub fn leave(&self, room_id: &str, sid: Sid) {
+    pub fn leave(&self, room_id: &str, conn: Conn) {
         let mut inner = self.lock();
         if let Some(room) = inner.rooms.get_mut(room_id) {
-            room.sockets.retain(|(s, _)| *s != sid);
+            room.sockets.retain(|(c, _)| *c != conn);
             if room.sockets.is_empty() {
                 inner.rooms.remove(room_id);
             }
         }
-        inner.forget_room(sid, room_id);
+        inner.forget_room(conn, room_id);
     }
 
     /// Takes every socket of a person out of a room; returns those sockets.
-    pub fn leave_person(&self, room_id: &str, bubble_id: &str) -> Vec<Sid> {
+    pub fn leave_person(&self, room_id: &str, bubble_id: &str) -> Vec<Conn> {
         let mut inner = self.lock();
         let Some(room) = inner.rooms.get_mut(room_id) else {
             return Vec::new();
@@ -216,19 +262,19 @@ impl Presence {
         if room.sockets.is_empty() {
             inner.rooms.remove(room_id);
         }
-        let gone: Vec<Sid> = gone.into_iter().map(|(s, _)| s).collect();
-        for sid in &gone {
-            inner.forget_room(*sid, room_id);
+        let gone: Vec<Conn> = gone.into_iter().map(|(c, _)| c).collect();
+        for conn in &gone {
+            inner.forget_room(*conn, room_id);
         }
         gone
     }
 
     /// Forgets a socket. Returns the rooms it was in, each with whether its person has now left
     /// the room (no other socket of theirs is in it).
-    pub fn disconnect(&self, sid: Sid) -> Vec<(String, bool)> {
+    pub fn disconnect(&self, conn: Conn) -> Vec<(String, bool)> {
         let mut inner = self.lock();
-        inner.counsellors.remove(&sid);
-        let Some(socket) = inner.sockets.remove(&sid) else {
+        inner.counsellors.remove(&conn);
+        let Some(socket) = inner.sockets.remove(&conn) else {
             return Vec::new();
         };
         let mut left = Vec::with_capacity(socket.rooms.len());
@@ -236,7 +282,7 @@ impl Presence {
             let Some(room) = inner.rooms.get_mut(&room_id) else {
                 continue;
             };
-            room.sockets.retain(|(s, _)| *s != sid);
+            room.sockets.retain(|(c, _)| *c != conn);
             let person_gone = !room.has_person(&socket.bubble_id);
             if room.sockets.is_empty() {
                 inner.rooms.remove(&room_id);
@@ -247,9 +293,9 @@ impl Presence {
     }
 
     /// Marks a socket as an online counsellor (again).
-    pub fn counsellor_online(&self, sid: Sid, id: &str, name: &str) {
+    pub fn counsellor_online(&self, conn: Conn, id: &str, name: &str) {
         let mut inner = self.lock();
-        let entry = inner.counsellors.entry(sid).or_insert_with(|| Counsellor {
+        let entry = inner.counsellors.entry(conn).or_insert_with(|| Counsellor {
             id: String::new(),
             name: String::new(),
             rooms: Vec::new(),
@@ -260,13 +306,13 @@ impl Presence {
         entry.name = name.to_owned();
     }
 
-    pub fn counsellor_offline(&self, sid: Sid) {
-        self.lock().counsellors.remove(&sid);
+    pub fn counsellor_offline(&self, conn: Conn) {
+        self.lock().counsellors.remove(&conn);
     }
 
     /// The counsellor id of a socket that is online as one.
-    pub fn counsellor_id(&self, sid: Sid) -> Option<String> {
-        self.lock().counsellors.get(&sid).map(|c| c.id.clone())
+    pub fn counsellor_id(&self, conn: Conn) -> Option<String> {
+        self.lock().counsellors.get(&conn).map(|c| c.id.clone())
     }
 
     /// Chooses the online counsellor with the fewest open counsellor rooms, ties going to the
@@ -274,14 +320,14 @@ impl Presence {
     /// spread out. Follow with [`Presence::attach`] or [`Presence::release`].
     pub fn claim_counsellor(&self) -> Option<Claim> {
         let mut inner = self.lock();
-        let (sid, chosen) = inner
+        let (conn, chosen) = inner
             .counsellors
             .iter_mut()
             .min_by_key(|(_, c)| (c.rooms.len() + c.pending, c.idle_since))?;
         chosen.pending += 1;
         chosen.idle_since = Instant::now();
         Some(Claim {
-            sid: *sid,
+            conn: *conn,
             counsellor_id: chosen.id.clone(),
             name: chosen.name.clone(),
         })
@@ -289,7 +335,7 @@ impl Presence {
 
     /// The claimed match now has its room.
     pub fn attach(&self, claim: &Claim, room_id: &str) {
-        if let Some(c) = self.lock().counsellors.get_mut(&claim.sid) {
+        if let Some(c) = self.lock().counsellors.get_mut(&claim.conn) {
             c.pending = c.pending.saturating_sub(1);
             c.rooms.push(room_id.to_owned());
         }
@@ -297,18 +343,18 @@ impl Presence {
 
     /// The claimed match did not happen.
     pub fn release(&self, claim: &Claim) {
-        if let Some(c) = self.lock().counsellors.get_mut(&claim.sid) {
+        if let Some(c) = self.lock().counsellors.get_mut(&claim.conn) {
             c.pending = c.pending.saturating_sub(1);
         }
     }
 }
 
 impl Inner {
-    fn forget_room(&mut self, sid: Sid, room_id: &str) {
-        if let Some(socket) = self.sockets.get_mut(&sid) {
+    fn forget_room(&mut self, conn: Conn, room_id: &str) {
+        if let Some(socket) = self.sockets.get_mut(&conn) {
             socket.rooms.retain(|r| r != room_id);
         }
-        if let Some(c) = self.counsellors.get_mut(&sid) {
+        if let Some(c) = self.counsellors.get_mut(&conn) {
             c.rooms.retain(|r| r != room_id);
         }
     }
@@ -318,10 +364,13 @@ impl Inner {
 mod tests {
     use super::*;
 
-    fn socket(p: &Presence, bubble: &str) -> Sid {
-        let sid = Sid::new();
-        p.connect(sid, bubble.into());
-        sid
+    fn socket(p: &Presence, bubble: &str) -> Conn {
+        let conn = Conn {
+            ns: Ns::Root,
+            sid: Sid::new(),
+        };
+        p.connect(conn, bubble.into());
+        conn
     }
 
     #[test]
@@ -338,7 +387,10 @@ mod tests {
         assert_eq!(p.join("r", "R", a1, Some(1)), Ok(true));
         let snap = p.snapshot("r");
         assert_eq!(snap.num_users, 1);
-        assert_eq!(snap.participants, vec![a1.to_string(), a2.to_string()]);
+        assert_eq!(
+            snap.participants,
+            vec![a1.sid.to_string(), a2.sid.to_string()]
+        );
     }
 
     #[test]
@@ -366,11 +418,11 @@ mod tests {
         p.counsellor_online(c2, "two", "Two");
         let first = p.claim_counsellor().unwrap();
         let second = p.claim_counsellor().unwrap();
-        assert_ne!(first.sid, second.sid, "a pending match counts as load");
+        assert_ne!(first.conn, second.conn, "a pending match counts as load");
         p.attach(&first, "room-1");
         p.release(&second);
-        assert_eq!(p.claim_counsellor().unwrap().sid, second.sid);
-        p.disconnect(second.sid);
-        assert_eq!(p.claim_counsellor().unwrap().sid, first.sid);
+        assert_eq!(p.claim_counsellor().unwrap().conn, second.conn);
+        p.disconnect(second.conn);
+        assert_eq!(p.claim_counsellor().unwrap().conn, first.conn);
     }
 }

@@ -37,15 +37,15 @@ pub async fn report_user(ctx: &Ctx, p: Payload) -> Outcome {
 
 pub async fn find_counsellor(ctx: &Ctx) -> Outcome {
     let presence = &ctx.app.presence;
-    let claimed = presence.claim_counsellor().and_then(|claim| {
-        match presence.person_of(claim.sid.as_str()) {
+    let claimed = presence
+        .claim_counsellor()
+        .and_then(|claim| match presence.person(claim.conn) {
             Some(person) => Some((claim, person)),
             None => {
                 presence.release(&claim);
                 None
             }
-        }
-    });
+        });
     let Some((claim, counsellor_bubble_id)) = claimed else {
         ctx.app
             .store
@@ -77,10 +77,10 @@ pub async fn find_counsellor(ctx: &Ctx) -> Outcome {
         }
     };
     presence.attach(&claim, &room.id);
-    let _ = presence.join(&room.id, &room.name, ctx.sid, None);
+    let _ = presence.join(&room.id, &room.name, ctx.conn, None);
     ctx.socket.join(room.id.clone());
-    if let Some(counsellor) = ctx.socket.broadcast().get_socket(claim.sid) {
-        let _ = presence.join(&room.id, &room.name, claim.sid, None);
+    if let Some(counsellor) = ctx.socket_of(claim.conn) {
+        let _ = presence.join(&room.id, &room.name, claim.conn, None);
         counsellor.join(room.id.clone());
     }
     let detail = RoomDetail::new(&room, &[], presence.snapshot(&room.id));
@@ -95,7 +95,7 @@ pub async fn find_counsellor(ctx: &Ctx) -> Outcome {
         ("userId", json!(ctx.sid.to_string())),
         ("bubbleId", json!(&*ctx.bubble_id)),
     ]);
-    ctx.emit_to(claim.sid, "find_counsellor", &to_counsellor);
+    ctx.emit_to(claim.conn, "find_counsellor", &to_counsellor);
     Ok(Some(Reply::new("find_counsellor", detail.with(counsellor))))
 }
 
@@ -130,7 +130,7 @@ pub async fn counsellor_online(ctx: &Ctx, p: Payload) -> Outcome {
     let id = field(["counsellorId", "userId"])?.unwrap_or(&ctx.bubble_id);
     let name = field(["counsellorName", "newName"])?.unwrap_or("Counsellor");
     ctx.app.store.upsert_counsellor(id, name).await?;
-    ctx.app.presence.counsellor_online(ctx.sid, id, name);
+    ctx.app.presence.counsellor_online(ctx.conn, id, name);
     Ok(Some(Reply::new("counsellor_online", json!({}))))
 }
 
@@ -141,7 +141,7 @@ pub async fn list_issues(ctx: &Ctx, p: Payload) -> Outcome {
         BubbleError::InvalidCounsellor,
     )? {
         Some(id) => Some(id.to_owned()),
-        None => ctx.app.presence.counsellor_id(ctx.sid),
+        None => ctx.app.presence.counsellor_id(ctx.conn),
     };
     let issues = ctx.app.store.open_issues(counsellor_id.as_deref()).await?;
     let listed: Vec<IssueView> = issues.iter().map(IssueView::from).collect();

@@ -14,7 +14,7 @@ const MAX_USER_ID_CHARS: usize = 100;
 
 pub async fn add_message(ctx: &Ctx, p: Payload) -> Outcome {
     let room_id = p.room_id()?;
-    let room_name = ctx.app.presence.name_if_in(&room_id, ctx.sid);
+    let room_name = ctx.app.presence.name_if_in(&room_id, ctx.conn);
     if room_name.is_none() {
         ctx.room(&room_id).await?;
     }
@@ -34,7 +34,7 @@ pub async fn add_message(ctx: &Ctx, p: Payload) -> Outcome {
 
 pub async fn add_reaction(ctx: &Ctx, p: Payload) -> Outcome {
     let room_id = p.room_id()?;
-    let Some(room_name) = ctx.app.presence.name_if_in(&room_id, ctx.sid) else {
+    let Some(room_name) = ctx.app.presence.name_if_in(&room_id, ctx.conn) else {
         ctx.room(&room_id).await?;
         return Err(BubbleError::UserNotInRoom);
     };

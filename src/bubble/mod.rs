@@ -25,7 +25,7 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::AppState;
-use crate::presence::BubbleId;
+use crate::presence::{BubbleId, Conn, Ns};
 
 mod counsellor;
 mod error;
@@ -87,7 +87,11 @@ async fn accept(app: Arc<AppState>, s: SocketRef) -> Result<(), BubbleError> {
             let _ = inbox.tx.send(Job::Disconnect);
         }
     });
-    tokio::spawn(run_socket(app, bubble_id, inbox.queued, rx, ready_rx));
+    let conn = Conn {
+        ns: Ns::Root,
+        sid: s.id,
+    };
+    tokio::spawn(run_socket(app, conn, bubble_id, inbox.queued, rx, ready_rx));
     Ok(())
 }
 
@@ -160,6 +164,7 @@ impl FromMessageParts<LocalAdapter> for Queued {
 /// inbox in order until the disconnect.
 async fn run_socket(
     app: Arc<AppState>,
+    conn: Conn,
     bubble_id: BubbleId,
     queued: Arc<AtomicUsize>,
     mut rx: mpsc::UnboundedReceiver<Job>,
@@ -168,12 +173,13 @@ async fn run_socket(
     // No socket means it never connected: nothing to do.
     let Ok(socket) = ready.await else { return };
     let ctx = Ctx {
-        sid: socket.id,
+        sid: conn.sid,
+        conn,
         socket,
         app,
         bubble_id,
     };
-    ctx.app.presence.connect(ctx.sid, ctx.bubble_id.clone());
+    ctx.app.presence.connect(ctx.conn, ctx.bubble_id.clone());
     if let Err(e) = rooms::rejoin(&ctx).await {
         tracing::error!(sid = %ctx.sid, error = %e, "restoring rooms failed");
     }
@@ -257,6 +263,7 @@ async fn handle(ctx: &Ctx, event: &str, p: Payload, ack: AckSender) {
 pub struct Ctx {
     pub app: Arc<AppState>,
     pub socket: SocketRef,
+    pub conn: Conn,
     pub sid: Sid,
     pub bubble_id: BubbleId,
 }
@@ -271,21 +278,30 @@ impl Ctx {
             .ok_or(BubbleError::RoomIdNotFound)
     }
 
-    /// Sends to every other socket in the room.
+    /// Sends to every other socket in the room, on both namespaces.
     pub async fn to_others(&self, room_id: &str, event: &str, payload: &impl Serialize) {
-        if let Err(e) = self
-            .socket
-            .to(room_id.to_owned())
-            .emit(event, &wire::ascii_json(payload))
-            .await
-        {
-            tracing::warn!(room_id, event, error = %e, "broadcast failed");
+        let payload = wire::ascii_json(payload);
+        let here = self.socket.to(room_id.to_owned());
+        let there = self
+            .app
+            .io
+            .of(self.conn.ns.other().path())
+            .map(|ns| ns.to(room_id.to_owned()));
+        for op in std::iter::once(here).chain(there) {
+            if let Err(e) = op.emit(event, &payload).await {
+                tracing::warn!(room_id, event, error = %e, "broadcast failed");
+            }
         }
     }
 
-    /// Sends to one socket of this namespace, if it is still connected.
-    pub fn emit_to(&self, sid: Sid, event: &str, payload: &impl Serialize) {
-        if let Some(socket) = self.socket.broadcast().get_socket(sid) {
+    /// A connected socket, on either namespace.
+    pub fn socket_of(&self, conn: Conn) -> Option<SocketRef> {
+        self.app.io.of(conn.ns.path())?.get_socket(conn.sid)
+    }
+
+    /// Sends to one socket, if it is still connected.
+    pub fn emit_to(&self, conn: Conn, event: &str, payload: &impl Serialize) {
+        if let Some(socket) = self.socket_of(conn) {
             wire::emit(&socket, event, payload);
         }
     }

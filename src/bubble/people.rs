@@ -14,7 +14,7 @@ pub async fn set_user_name(ctx: &Ctx, p: Payload) -> Outcome {
         BubbleError::InvalidNewName,
     )?;
     ctx.app.store.set_name(&ctx.bubble_id, name).await?;
-    let rooms = ctx.app.presence.rooms_of(ctx.sid);
+    let rooms = ctx.app.presence.rooms_of(ctx.conn);
     // An empty room list would address the whole namespace.
     if !rooms.is_empty() {
         let payload = json!({

@@ -57,7 +57,7 @@ pub async fn create_room(ctx: &Ctx, p: Payload) -> Outcome {
         .store
         .create_room(new, &[&ctx.bubble_id], None)
         .await?;
-    let _ = ctx.app.presence.join(&room.id, &room.name, ctx.sid, None);
+    let _ = ctx.app.presence.join(&room.id, &room.name, ctx.conn, None);
     ctx.socket.join(room.id.clone());
     let here = ctx.app.presence.snapshot(&room.id);
     Ok(Some(Reply::new(
@@ -72,16 +72,16 @@ pub async fn join_room(ctx: &Ctx, p: Payload) -> Outcome {
         return Err(BubbleError::RoomClosed);
     }
     let (store, presence) = (&ctx.app.store, &ctx.app.presence);
-    if !presence.contains(&room.id, ctx.sid) {
+    if !presence.contains(&room.id, ctx.conn) {
         if room.room_type == PRIVATE && !store.is_member(&room.id, &ctx.bubble_id).await? {
             return Err(BubbleError::RoomFull);
         }
         let limit = usize::try_from(room.user_limit).unwrap_or(0);
         presence
-            .join(&room.id, &room.name, ctx.sid, Some(limit))
+            .join(&room.id, &room.name, ctx.conn, Some(limit))
             .map_err(|_| BubbleError::RoomFull)?;
         if let Err(e) = store.add_member(&room.id, &ctx.bubble_id).await {
-            presence.leave(&room.id, ctx.sid);
+            presence.leave(&room.id, ctx.conn);
             return Err(e.into());
         }
         ctx.socket.join(room.id.clone());
@@ -99,19 +99,20 @@ pub async fn join_room(ctx: &Ctx, p: Payload) -> Outcome {
 
 pub async fn exit_room(ctx: &Ctx, p: Payload) -> Outcome {
     let room = ctx.room(&p.room_id()?).await?;
-    if !ctx.app.presence.contains(&room.id, ctx.sid) {
+    if !ctx.app.presence.contains(&room.id, ctx.conn) {
         return Err(BubbleError::UserNotInRoom);
     }
     ctx.app
         .store
         .remove_member(&room.id, &ctx.bubble_id)
         .await?;
-    for sid in ctx.app.presence.leave_person(&room.id, &ctx.bubble_id) {
-        if sid == ctx.sid {
+    for conn in ctx.app.presence.leave_person(&room.id, &ctx.bubble_id) {
+        if conn == ctx.conn {
             ctx.socket.leave(room.id.clone());
-        } else if let Some(socket) = ctx.socket.broadcast().get_socket(sid) {
+        } else if let Some(socket) = ctx.socket_of(conn) {
             socket.leave(room.id.clone());
-            wire::emit(&socket, "i_exit", &i_exit(&room.id, &sid.to_string(), ctx));
+            let payload = i_exit(&room.id, &conn.sid.to_string(), ctx);
+            wire::emit(&socket, "i_exit", &payload);
         }
     }
     ctx.to_others(&room.id, "exit_room", &PersonEvent::of(ctx, &room.id))
@@ -128,7 +129,7 @@ fn i_exit(room_id: &str, sid: &str, ctx: &Ctx) -> serde_json::Value {
 
 pub async fn list_rooms(ctx: &Ctx) -> Outcome {
     let (store, presence) = (&ctx.app.store, &ctx.app.presence);
-    let mine = presence.rooms_of(ctx.sid);
+    let mine = presence.rooms_of(ctx.conn);
     let mut rooms = store
         .listable_rooms(now_ms() - LIST_WINDOW_MS, &mine)
         .await?;
@@ -146,7 +147,7 @@ pub async fn view_room(ctx: &Ctx, p: Payload) -> Outcome {
     let room = ctx.room(&p.room_id()?).await?;
     let (store, presence) = (&ctx.app.store, &ctx.app.presence);
     if room.room_type == PRIVATE
-        && !presence.contains(&room.id, ctx.sid)
+        && !presence.contains(&room.id, ctx.conn)
         && !store.is_member(&room.id, &ctx.bubble_id).await?
     {
         return Err(BubbleError::UserNotInRoom);
@@ -159,7 +160,7 @@ pub async fn view_room(ctx: &Ctx, p: Payload) -> Outcome {
 pub fn my_rooms(ctx: &Ctx) -> Outcome {
     Ok(Some(Reply::new(
         "my_rooms",
-        ctx.app.presence.rooms_of(ctx.sid),
+        ctx.app.presence.rooms_of(ctx.conn),
     )))
 }
 
@@ -167,7 +168,7 @@ pub fn my_rooms(ctx: &Ctx) -> Outcome {
 /// room from one the socket is not in.
 pub async fn typing(ctx: &Ctx, p: Payload, event: &'static str) -> Outcome {
     let room_id = p.room_id()?;
-    if !ctx.app.presence.contains(&room_id, ctx.sid) {
+    if !ctx.app.presence.contains(&room_id, ctx.conn) {
         ctx.room(&room_id).await?;
         return Err(BubbleError::UserNotInRoom);
     }
@@ -183,7 +184,7 @@ pub async fn rejoin(ctx: &Ctx) -> Result<(), BubbleError> {
         if ctx
             .app
             .presence
-            .join(&room.id, &room.name, ctx.sid, None)
+            .join(&room.id, &room.name, ctx.conn, None)
             .is_ok()
         {
             ctx.socket.join(room.id.clone());
@@ -197,7 +198,7 @@ pub async fn rejoin(ctx: &Ctx) -> Result<(), BubbleError> {
 /// A socket went away: in each room its person has now left, others hear an exit. Membership
 /// stays.
 pub async fn disconnected(ctx: &Ctx) {
-    for (room_id, person_left) in ctx.app.presence.disconnect(ctx.sid) {
+    for (room_id, person_left) in ctx.app.presence.disconnect(ctx.conn) {
         if person_left {
             ctx.to_others(&room_id, "exit_room", &PersonEvent::of(ctx, &room_id))
                 .await;
