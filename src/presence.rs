@@ -269,6 +269,18 @@ impl Presence {
         gone
     }
 
+    /// Empties a room; returns who was in it.
+    pub fn clear_room(&self, room_id: &str) -> Vec<(Conn, BubbleId)> {
+        let mut inner = self.lock();
+        let Some(room) = inner.rooms.remove(room_id) else {
+            return Vec::new();
+        };
+        for (conn, _) in &room.sockets {
+            inner.forget_room(*conn, room_id);
+        }
+        room.sockets
+    }
+
     /// Forgets a socket. Returns the rooms it was in, each with whether its person has now left
     /// the room (no other socket of theirs is in it).
     pub fn disconnect(&self, conn: Conn) -> Vec<(String, bool)> {

@@ -2,7 +2,7 @@
 use serde_json::{Value, json};
 
 use super::views::{IssueView, RoomDetail};
-use super::{BubbleError, Ctx, Outcome, Payload, Reply};
+use super::{BubbleError, Ctx, Outcome, Payload, Reply, wire};
 use crate::store::{IssueType, NewIssue, NewReport, NewRoom, PRIVATE};
 
 const MAX_REASON_CHARS: usize = 1000;
@@ -110,40 +110,84 @@ fn issue(ctx: &Ctx, issue_type: IssueType, counsellor_id: Option<&str>) -> NewIs
     }
 }
 
-/// The old apps' unauthenticated way to go online as a counsellor: `{ counsellorId,
-/// counsellorName }`, or the seed's `{ userId, newName }`.
+/// Going online: on `/counsellor` as the signed-in account, which also gets the current
+/// `list_issues`; on `/`, the old apps' unauthenticated way, `{ counsellorId, counsellorName }` or
+/// the seed's `{ userId, newName }`.
 pub async fn counsellor_online(ctx: &Ctx, p: Payload) -> Outcome {
-    if !ctx.app.config.root_counsellors {
-        return Err(BubbleError::Unauthorized);
+    let (id, name) = match &ctx.counsellor {
+        Some(signed_in) => (signed_in.account_id.clone(), signed_in.name.clone()),
+        None if ctx.app.config.root_counsellors => {
+            let (id, name) = legacy_counsellor(ctx, &p)?;
+            ctx.app.store.upsert_counsellor(&id, &name).await?;
+            (id, name)
+        }
+        None => return Err(BubbleError::Unauthorized),
+    };
+    ctx.app.presence.counsellor_online(ctx.conn, &id, &name);
+    if ctx.counsellor.is_some() {
+        let issues = ctx.app.store.open_issues(Some(&id)).await?;
+        let listed: Vec<IssueView> = issues.iter().map(IssueView::from).collect();
+        wire::emit(&ctx.socket, "list_issues", &listed);
     }
-    let field = |keys: [&str; 2]| -> Result<Option<&str>, BubbleError> {
+    Ok(Some(Reply::new("counsellor_online", json!({}))))
+}
+
+fn legacy_counsellor(ctx: &Ctx, p: &Payload) -> Result<(String, String), BubbleError> {
+    let field = |keys: [&str; 2]| -> Result<Option<String>, BubbleError> {
         for key in keys {
             if let Some(value) =
                 p.optional_text(key, MAX_COUNSELLOR_CHARS, BubbleError::InvalidCounsellor)?
                 && !value.trim().is_empty()
             {
-                return Ok(Some(value));
+                return Ok(Some(value.to_owned()));
             }
         }
         Ok(None)
     };
-    let id = field(["counsellorId", "userId"])?.unwrap_or(&ctx.bubble_id);
-    let name = field(["counsellorName", "newName"])?.unwrap_or("Counsellor");
-    ctx.app.store.upsert_counsellor(id, name).await?;
-    ctx.app.presence.counsellor_online(ctx.conn, id, name);
-    Ok(Some(Reply::new("counsellor_online", json!({}))))
+    let id = field(["counsellorId", "userId"])?.unwrap_or_else(|| ctx.bubble_id.to_string());
+    let name = field(["counsellorName", "newName"])?.unwrap_or_else(|| "Counsellor".to_owned());
+    Ok((id, name))
 }
 
+/// Stops being matched; rooms already open stay.
+pub fn counsellor_offline(ctx: &Ctx) -> Outcome {
+    ctx.app.presence.counsellor_offline(ctx.conn);
+    Ok(Some(Reply::new("counsellor_offline", json!({}))))
+}
+
+/// The issues a counsellor sees. On `/counsellor` the counsellor is the signed-in one; on `/` the
+/// payload may name one, or the socket's own online counsellor id is used.
 pub async fn list_issues(ctx: &Ctx, p: Payload) -> Outcome {
-    let counsellor_id = match p.optional_text(
-        "counsellorId",
-        MAX_COUNSELLOR_CHARS,
-        BubbleError::InvalidCounsellor,
-    )? {
-        Some(id) => Some(id.to_owned()),
-        None => ctx.app.presence.counsellor_id(ctx.conn),
+    let counsellor_id = match &ctx.counsellor {
+        Some(signed_in) => Some(signed_in.account_id.clone()),
+        None => match p.optional_text(
+            "counsellorId",
+            MAX_COUNSELLOR_CHARS,
+            BubbleError::InvalidCounsellor,
+        )? {
+            Some(id) => Some(id.to_owned()),
+            None => ctx.app.presence.counsellor_id(ctx.conn),
+        },
     };
     let issues = ctx.app.store.open_issues(counsellor_id.as_deref()).await?;
     let listed: Vec<IssueView> = issues.iter().map(IssueView::from).collect();
     Ok(Some(Reply::new("list_issues", listed)))
+}
+
+/// `resolve_issue { issueId }`: the issue is handled and leaves the lists.
+pub async fn resolve_issue(ctx: &Ctx, p: Payload) -> Outcome {
+    let id = match p.get("issueId") {
+        None => return Err(BubbleError::NoIssueId),
+        Some(Value::Number(n)) => n.as_i64(),
+        Some(Value::String(s)) => s.trim().parse().ok(),
+        Some(_) => None,
+    }
+    .ok_or(BubbleError::InvalidIssueId)?;
+    let issue = ctx
+        .app
+        .store
+        .resolve_issue(id)
+        .await?
+        .ok_or(BubbleError::IssueNotFound)?;
+    Ok(Some(Reply::new("resolve_issue", IssueView::from(&issue))))
 }

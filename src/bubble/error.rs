@@ -56,6 +56,14 @@ pub enum BubbleError {
     InvalidReason,
     #[error("The counsellor id and name must be strings of at most 100 characters.")]
     InvalidCounsellor,
+    #[error("The room type must be HOT or PUBLIC, and a private room keeps its type.")]
+    InvalidRoomType,
+    #[error("No issue id specified.")]
+    NoIssueId,
+    #[error("The issue id must be a number.")]
+    InvalidIssueId,
+    #[error("No issue with that id.")]
+    IssueNotFound,
     #[error("Only signed-in counsellors may do that.")]
     Unauthorized,
     #[error("Too many requests waiting; slow down.")]
@@ -91,6 +99,10 @@ impl BubbleError {
             Self::InvalidTargetUser => "invalid_target_user",
             Self::InvalidReason => "invalid_reason",
             Self::InvalidCounsellor => "invalid_counsellor",
+            Self::InvalidRoomType => "invalid_room_type",
+            Self::NoIssueId => "no_issue_id",
+            Self::InvalidIssueId => "invalid_issue_id",
+            Self::IssueNotFound => "issue_not_found",
             Self::Unauthorized => "unauthorized",
             Self::RateLimited => "rate_limited",
             Self::Internal(_) => "internal_error",

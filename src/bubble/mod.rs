@@ -30,6 +30,7 @@ use crate::presence::{BubbleId, Conn, Ns};
 mod counsellor;
 mod error;
 mod messages;
+mod moderation;
 mod payload;
 mod people;
 mod rooms;
@@ -175,6 +176,7 @@ async fn run_socket(
     let ctx = Ctx {
         sid: conn.sid,
         conn,
+        counsellor: socket.extensions.get::<CounsellorIdentity>(),
         socket,
         app,
         bubble_id,
@@ -216,8 +218,9 @@ pub type Outcome = Result<Option<Reply>, BubbleError>;
 
 async fn handle(ctx: &Ctx, event: &str, p: Payload, ack: AckSender) {
     tracing::trace!(sid = %ctx.sid, event, "handling");
+    let signed_in = ctx.conn.ns == Ns::Counsellor;
     let outcome = match event {
-        "create_room" => rooms::create_room(ctx, p).await,
+        // Room events, on both namespaces.
         "join_room" => rooms::join_room(ctx, p).await,
         "exit_room" => rooms::exit_room(ctx, p).await,
         "list_rooms" => rooms::list_rooms(ctx).await,
@@ -227,13 +230,23 @@ async fn handle(ctx: &Ctx, event: &str, p: Payload, ack: AckSender) {
         "stop_typing" => rooms::typing(ctx, p, "stop_typing").await,
         "add_message" => messages::add_message(ctx, p).await,
         "add_reaction" => messages::add_reaction(ctx, p).await,
-        "set_user_name" => people::set_user_name(ctx, p).await,
         "my_id" => Ok(Some(Reply::new("my_id", &*ctx.bubble_id))),
-        "register_push" | "registerPush" => people::register_push(ctx, p).await,
-        "report_user" => counsellor::report_user(ctx, p).await,
-        "find_counsellor" => counsellor::find_counsellor(ctx).await,
         "counsellor_online" => counsellor::counsellor_online(ctx, p).await,
+        "counsellor_offline" => counsellor::counsellor_offline(ctx),
         "list_issues" => counsellor::list_issues(ctx, p).await,
+        // Users' events.
+        "create_room" if !signed_in => rooms::create_room(ctx, p).await,
+        "set_user_name" if !signed_in => people::set_user_name(ctx, p).await,
+        "register_push" | "registerPush" if !signed_in => people::register_push(ctx, p).await,
+        "report_user" if !signed_in => counsellor::report_user(ctx, p).await,
+        "find_counsellor" if !signed_in => counsellor::find_counsellor(ctx).await,
+        // Signed-in counsellors' events.
+        "resolve_issue" | "close_room" | "set_room_type" if !signed_in => {
+            Err(BubbleError::Unauthorized)
+        }
+        "resolve_issue" => counsellor::resolve_issue(ctx, p).await,
+        "close_room" => moderation::close_room(ctx, p).await,
+        "set_room_type" => moderation::set_room_type(ctx, p).await,
         _ => {
             tracing::debug!(sid = %ctx.sid, event, "unknown event ignored");
             return;
@@ -266,6 +279,8 @@ pub struct Ctx {
     pub conn: Conn,
     pub sid: Sid,
     pub bubble_id: BubbleId,
+    /// The signed-in counsellor, on `/counsellor`.
+    pub counsellor: Option<CounsellorIdentity>,
 }
 
 impl Ctx {

@@ -120,6 +120,7 @@ pub struct IssueView<'a> {
     pub counsellor_id: Option<&'a str>,
     pub room_id: Option<&'a str>,
     pub reason: Option<&'a str>,
+    pub resolved_at: Option<Iso>,
     pub created_at: Iso,
     pub updated_at: Iso,
 }
@@ -134,6 +135,7 @@ impl<'a> From<&'a issue::Model> for IssueView<'a> {
             counsellor_id: i.counsellor_id.as_deref(),
             room_id: i.room_id.as_deref(),
             reason: i.reason.as_deref(),
+            resolved_at: i.resolved_at.map(Iso),
             created_at: Iso(i.created_at),
             updated_at: Iso(i.updated_at),
         }

@@ -102,6 +102,18 @@ impl Store {
         txn.commit().await
     }
 
+    /// Marks an issue handled. Returns it, `None` if there is no such issue.
+    pub async fn resolve_issue(&self, id: i64) -> Result<Option<issue::Model>, DbErr> {
+        let now = now_ms();
+        let updated = issue::Entity::update_many()
+            .col_expr(issue::Column::ResolvedAt, now.into())
+            .col_expr(issue::Column::UpdatedAt, now.into())
+            .filter(issue::Column::Id.eq(id))
+            .exec_with_returning(&self.db)
+            .await?;
+        Ok(updated.into_iter().next())
+    }
+
     /// Open issues a counsellor sees: every missed request and flagged user, and the requests
     /// matched to that counsellor. Oldest first.
     pub async fn open_issues(

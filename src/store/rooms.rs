@@ -108,6 +108,37 @@ impl Store {
         Ok(left == 0)
     }
 
+    /// Closes a room for good (moderation). Returns the updated room, `None` if there is none.
+    pub async fn close_room(&self, room_id: &str) -> Result<Option<room::Model>, DbErr> {
+        self.update_room(room_id, room::Column::IsOpen, false.into())
+            .await
+    }
+
+    /// Changes a room's type (`HOT` or `PUBLIC`).
+    pub async fn set_room_type(
+        &self,
+        room_id: &str,
+        room_type: &str,
+    ) -> Result<Option<room::Model>, DbErr> {
+        self.update_room(room_id, room::Column::RoomType, room_type.into())
+            .await
+    }
+
+    async fn update_room(
+        &self,
+        room_id: &str,
+        column: room::Column,
+        value: sea_orm::sea_query::SimpleExpr,
+    ) -> Result<Option<room::Model>, DbErr> {
+        let updated = room::Entity::update_many()
+            .col_expr(column, value)
+            .col_expr(room::Column::UpdatedAt, now_ms().into())
+            .filter(room::Column::Id.eq(room_id))
+            .exec_with_returning(&self.db)
+            .await?;
+        Ok(updated.into_iter().next())
+    }
+
     /// The open rooms a person is a member of, in the order they joined them.
     pub async fn open_rooms_of(&self, bubble_id: &str) -> Result<Vec<room::Model>, DbErr> {
         let memberships = room_member::Entity::find()

@@ -1,0 +1,70 @@
+//! Moderation by signed-in counsellors: closing rooms and featuring them.
+use serde_json::{Value, json};
+
+use super::views::RoomView;
+use super::{BubbleError, Ctx, Outcome, Payload, Reply, wire};
+use crate::store::{HOT, PRIVATE, PUBLIC};
+
+/// `close_room { roomId }`: the room closes; everyone in it hears everyone else leave, then gets
+/// their own `i_exit`. It no longer shows in `list_rooms` and cannot be joined.
+pub async fn close_room(ctx: &Ctx, p: Payload) -> Outcome {
+    let room_id = p.room_id()?;
+    let room = ctx
+        .app
+        .store
+        .close_room(&room_id)
+        .await?
+        .ok_or(BubbleError::RoomIdNotFound)?;
+    let here = ctx.app.presence.clear_room(&room.id);
+    let sockets: Vec<_> = here
+        .iter()
+        .filter_map(|(conn, bubble_id)| Some((ctx.socket_of(*conn)?, *conn, bubble_id)))
+        .collect();
+    // One exit per person, named by their first socket.
+    let mut people: Vec<(Value, &str)> = Vec::new();
+    for (_, conn, bubble_id) in &sockets {
+        if !people.iter().any(|(_, b)| *b == &***bubble_id) {
+            let sid = conn.sid.to_string();
+            let exit =
+                json!({ "roomId": room.id, "userId": sid, "bubbleId": &***bubble_id, "user": sid });
+            people.push((exit, bubble_id));
+        }
+    }
+    for (socket, conn, bubble_id) in &sockets {
+        socket.leave(room.id.clone());
+        for (exit, person) in &people {
+            if *person != &***bubble_id {
+                wire::emit(socket, "exit_room", exit);
+            }
+        }
+        let own =
+            json!({ "roomId": room.id, "userId": conn.sid.to_string(), "bubbleId": &***bubble_id });
+        wire::emit(socket, "i_exit", &own);
+    }
+    Ok(Some(Reply::new("close_room", RoomView::new(&room, 0))))
+}
+
+/// `set_room_type { roomId, roomType }`: `HOT` features a room at the top of `list_rooms`,
+/// `PUBLIC` returns it to the rest. Private rooms keep their type.
+pub async fn set_room_type(ctx: &Ctx, p: Payload) -> Outcome {
+    let room = ctx.room(&p.room_id()?).await?;
+    let room_type = match p.get("roomType").and_then(Value::as_str) {
+        Some(HOT) => HOT,
+        Some(PUBLIC) => PUBLIC,
+        _ => return Err(BubbleError::InvalidRoomType),
+    };
+    if room.room_type == PRIVATE {
+        return Err(BubbleError::InvalidRoomType);
+    }
+    let room = ctx
+        .app
+        .store
+        .set_room_type(&room.id, room_type)
+        .await?
+        .ok_or(BubbleError::RoomIdNotFound)?;
+    let here = ctx.app.presence.snapshot(&room.id);
+    Ok(Some(Reply::new(
+        "set_room_type",
+        RoomView::new(&room, here.num_users),
+    )))
+}
