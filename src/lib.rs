@@ -2,6 +2,7 @@
 //!
 //! [`build`] makes the whole application from a [`Config`]; [`serve`] binds it and runs until a
 //! shutdown signal. The modules:
+//! - [`auth`]: counsellor accounts' passwords and sign-in checks;
 //! - [`bubble`]: the Bubble protocol on `/` (events, payloads, error codes);
 //! - [`store`]: the only code that talks to the database;
 //! - [`presence`]: who is connected where, in memory;
@@ -15,6 +16,7 @@ use socketioxide::SocketIo;
 use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 
+pub mod auth;
 pub mod bubble;
 pub mod clock;
 pub mod config;
