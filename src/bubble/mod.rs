@@ -47,6 +47,10 @@ pub const COUNSELLOR_NS: &str = "/counsellor";
 
 /// Registers the `/` namespace.
 pub fn register(app: &Arc<AppState>) {
+    register_ns(app, Ns::Root);
+}
+
+fn register_ns(app: &Arc<AppState>, ns: Ns) {
     let on_connect = async |s: SocketRef| {
         if let Some(ready) = s.extensions.remove::<Ready>()
             && let Some(tx) = ready.0.lock().ok().and_then(|mut tx| tx.take())
@@ -56,21 +60,37 @@ pub fn register(app: &Arc<AppState>) {
     };
     let identify = {
         let app = app.clone();
-        move |s: SocketRef| {
+        move |s: SocketRef, TryData(auth): TryData<Value>| {
             let app = app.clone();
-            async move { accept(app, s).await }
+            async move { accept(app, ns, s, auth.ok()).await }
         }
     };
-    app.io.ns(NS, on_connect.with(identify));
+    app.io.ns(ns.path(), on_connect.with(identify));
+}
+
+/// Why a connection was refused; the client sees the code as its connect error.
+#[derive(Debug, thiserror::Error)]
+enum Refused {
+    #[error("unauthorized")]
+    Unauthorized,
+    #[error("internal_error")]
+    Internal(#[from] sea_orm::DbErr),
 }
 
 /// Connect middleware: runs before the client hears it is connected. Resolves the person, opens
 /// the socket's inbox and registers the handlers, so no event can slip past them.
-async fn accept(app: Arc<AppState>, s: SocketRef) -> Result<(), BubbleError> {
-    let token = bubble_token(s.req_parts().uri.query().unwrap_or(""));
-    let bubble_id: BubbleId = match token {
-        Some(token) => app.store.person_for_token(token).await?.into(),
-        None => Uuid::new_v4().to_string().into(),
+async fn accept(
+    app: Arc<AppState>,
+    ns: Ns,
+    s: SocketRef,
+    _auth: Option<Value>,
+) -> Result<(), Refused> {
+    let bubble_id: BubbleId = match ns {
+        Ns::Root => match bubble_token(s.req_parts().uri.query().unwrap_or("")) {
+            Some(token) => app.store.person_for_token(token).await?.into(),
+            None => Uuid::new_v4().to_string().into(),
+        },
+        Ns::Counsellor => return Err(Refused::Unauthorized),
     };
     let (tx, rx) = mpsc::unbounded_channel();
     let (ready_tx, ready_rx) = oneshot::channel();
@@ -88,10 +108,7 @@ async fn accept(app: Arc<AppState>, s: SocketRef) -> Result<(), BubbleError> {
             let _ = inbox.tx.send(Job::Disconnect);
         }
     });
-    let conn = Conn {
-        ns: Ns::Root,
-        sid: s.id,
-    };
+    let conn = Conn { ns, sid: s.id };
     tokio::spawn(run_socket(app, conn, bubble_id, inbox.queued, rx, ready_rx));
     Ok(())
 }
