@@ -8,16 +8,20 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 
 use crate::config::DatabaseArgs;
 
+mod accounts;
 mod counsellors;
 mod issues;
 mod messages;
 mod people;
 mod push_tokens;
 mod rooms;
+mod sessions;
 
+pub use accounts::{SESSION_ACCOUNT_KEY, TOKEN_LIFETIME_MS};
 pub use issues::{IssueType, NewIssue, NewReport};
 pub use messages::NewMessage;
 pub use rooms::{HOT, NewRoom, PRIVATE, PUBLIC};
+pub use sessions::SessionStore;
 
 /// Handle on the database; cheap to clone.
 #[derive(Clone, Debug)]
