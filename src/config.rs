@@ -1,7 +1,7 @@
 //! Every setting is a flag with an environment twin; the defaults run with no setup at all.
 use std::net::SocketAddr;
 
-use clap::{ArgAction, Args};
+use clap::{ArgAction, Args, ValueEnum};
 
 /// Settings of `bubble serve`.
 #[derive(Debug, Clone, Args)]
@@ -34,6 +34,35 @@ pub struct Config {
     /// Let the old apps go online as counsellors on `/` with `counsellor_online`, unauthenticated.
     #[arg(long, env = "BUBBLE_ROOT_COUNSELLORS", default_value_t = true, action = ArgAction::Set)]
     pub root_counsellors: bool,
+
+    /// SameSite attribute of the session cookie. A web app on another site that sends
+    /// credentials needs `none` (with `--session-secure`).
+    #[arg(
+        long,
+        env = "BUBBLE_SESSION_SAME_SITE",
+        value_enum,
+        default_value_t = SameSite::Lax
+    )]
+    pub session_same_site: SameSite,
+
+    /// Mark the session cookie Secure: set true behind TLS; SameSite=None requires it.
+    #[arg(
+        long,
+        env = "BUBBLE_SESSION_SECURE",
+        default_value_t = false,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        action = ArgAction::Set
+    )]
+    pub session_secure: bool,
+}
+
+/// The SameSite attribute of the session cookie.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SameSite {
+    Strict,
+    Lax,
+    None,
 }
 
 /// Where the data lives, and how much to log.

@@ -9,12 +9,15 @@
 //! - [`http`]: plain HTTP routes;
 //! - [`config`], [`telemetry`], [`clock`]: settings, logging, time.
 use std::sync::Arc;
+use std::time::Duration;
 
 use ::http::{HeaderValue, Method};
 use axum::Router;
 use socketioxide::SocketIo;
 use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
+use tower_sessions::cookie::{SameSite, time};
+use tower_sessions::{Expiry, SessionManagerLayer};
 
 pub mod auth;
 pub mod bubble;
@@ -31,6 +34,13 @@ use store::Store;
 
 /// Outgoing packets a socket may have waiting before emits to it fail.
 const SOCKET_BUFFER_PACKETS: usize = 1024;
+
+/// Name of the session cookie.
+pub const SESSION_COOKIE: &str = "bubble_session";
+/// A session ends after this long without a request.
+const SESSION_INACTIVITY: time::Duration = time::Duration::days(7);
+/// How often expired sessions and API tokens are deleted.
+const SWEEP_EVERY: Duration = Duration::from_secs(5 * 60);
 
 /// What every handler shares.
 pub struct AppState {
@@ -56,6 +66,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         .max_buffer_size(SOCKET_BUFFER_PACKETS)
         .build_layer();
     let cors = cors(&config.cors_origins)?;
+    let sessions = session_layer(&config, &store);
     let state = Arc::new(AppState {
         config,
         store,
@@ -65,9 +76,49 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     bubble::register(&state);
     let router = http::router(&state)
         .layer(layer)
+        .layer(sessions)
         .layer(cors)
         .layer(TraceLayer::new_for_http());
     Ok(App { router, state })
+}
+
+/// Session cookies for signed-in counsellors. The layer sits outside socket.io, so a
+/// `/counsellor` handshake carries the [`tower_sessions::Session`] of its cookie.
+fn session_layer(config: &Config, store: &Store) -> SessionManagerLayer<store::SessionStore> {
+    let same_site = match config.session_same_site {
+        config::SameSite::Strict => SameSite::Strict,
+        config::SameSite::Lax => SameSite::Lax,
+        config::SameSite::None => SameSite::None,
+    };
+    if same_site == SameSite::None && !config.session_secure {
+        tracing::warn!("SameSite=None without --session-secure: browsers will refuse the cookie");
+    }
+    SessionManagerLayer::new(store.session_store())
+        .with_name(SESSION_COOKIE)
+        .with_http_only(true)
+        .with_path("/")
+        .with_same_site(same_site)
+        .with_secure(config.session_secure)
+        .with_expiry(Expiry::OnInactivity(SESSION_INACTIVITY))
+}
+
+/// Deletes expired sessions and API tokens every [`SWEEP_EVERY`]; they are already ignored when
+/// read, this only keeps the tables small.
+async fn sweep_expired(store: Store) {
+    let mut every = tokio::time::interval(SWEEP_EVERY);
+    loop {
+        every.tick().await;
+        match store.delete_expired_sessions().await {
+            Ok(n) if n > 0 => tracing::debug!(sessions = n, "expired sessions deleted"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "deleting expired sessions failed"),
+        }
+        match store.delete_expired_tokens().await {
+            Ok(n) if n > 0 => tracing::debug!(tokens = n, "expired API tokens deleted"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "deleting expired API tokens failed"),
+        }
+    }
 }
 
 /// Echoes the request's origin (all, or those listed) and allows credentials: the web app polls
@@ -97,13 +148,16 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     println!("listening on {}", listener.local_addr()?);
     tracing::info!(addr = %listener.local_addr()?, "serving");
     let io = app.state.io.clone();
-    axum::serve(listener, app.router)
+    let sweeper = tokio::spawn(sweep_expired(app.state.store.clone()));
+    let served = axum::serve(listener, app.router)
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
             tracing::info!("shutting down");
             io.close().await;
         })
-        .await?;
+        .await;
+    sweeper.abort();
+    served?;
     Ok(())
 }
 

@@ -1,4 +1,7 @@
 //! HTTP routes beside socket.io (which the socket.io layer serves at `/socket.io/`).
+//!
+//! - [`auth`]: counsellor sign-in, `me` and sign-out, over the session cookie or an API token;
+//! - [`error`]: the one error type of every route, as status and `{ code, message }`.
 use std::sync::Arc;
 
 use axum::routing::get;
@@ -7,8 +10,15 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 
-pub fn router(_state: &Arc<AppState>) -> Router {
-    Router::new().route("/health", get(health))
+mod auth;
+mod error;
+
+pub use error::HttpError;
+
+pub fn router(state: &Arc<AppState>) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .merge(auth::routes(state))
 }
 
 /// Liveness for load balancers and tests.
