@@ -11,6 +11,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use entity::counsellor_account;
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use tower_sessions::Session;
 
 use super::error::HttpError;
@@ -67,12 +68,16 @@ struct Me {
 async fn sign_in(
     State(app): State<Arc<AppState>>,
     session: Session,
-    body: Result<Json<SignIn>, JsonRejection>,
+    body: Result<Json<Map<String, Value>>, JsonRejection>,
 ) -> Result<Json<SignedIn>, HttpError> {
-    let Json(SignIn {
+    // Through a map: serde would also take a struct from an array like `["alice", "pw"]`.
+    let Json(body) = body?;
+    let SignIn {
         username: typed,
         password: given,
-    }) = body?;
+    } = serde_json::from_value(Value::Object(body)).map_err(|e| {
+        HttpError::InvalidPayload(format!("Expected {{ username, password }}: {e}"))
+    })?;
     let name = username::normalize(&typed).unwrap_or_default();
     let account = app.store.account_by_username(&name).await?;
     let stored = account.as_ref().map(|a| a.password_hash.clone());
