@@ -95,15 +95,25 @@ async fn sign_in(
     }))
 }
 
-/// Who the session cookie or bearer token belongs to.
+/// Who the bearer token or session cookie belongs to. A session answered here is renewed
+/// (stored expiry and cookie): sessions expire after a week without a call to `/auth/me` or a
+/// sign-in, since socket.io traffic alone does not save the session.
 async fn me(
     State(app): State<Arc<AppState>>,
     session: Session,
     headers: HeaderMap,
 ) -> Result<Json<Me>, HttpError> {
-    let account = auth::counsellor_for_request(&app, &headers, Some(&session))
+    if let Some(token) = auth::bearer_token(&headers)
+        && let Some(account) = auth::counsellor_for_token(&app, token).await?
+    {
+        return Ok(Json(Me {
+            counsellor: account.into(),
+        }));
+    }
+    let account = auth::counsellor_for_session(&app, &session)
         .await?
         .ok_or(HttpError::Unauthorized)?;
+    session.set_expiry(session.expiry());
     Ok(Json(Me {
         counsellor: account.into(),
     }))
