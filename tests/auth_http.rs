@@ -75,8 +75,13 @@ struct Server {
 
 impl Server {
     fn start(db: &Db) -> Self {
+        Self::start_with(db, &[])
+    }
+
+    fn start_with(db: &Db, flags: &[&str]) -> Self {
         let mut child = Command::new(BIN)
             .args(["serve", "--addr", "127.0.0.1:0", "--database-url", &db.url])
+            .args(flags)
             .env("BUBBLE_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -159,6 +164,14 @@ fn session_cookie(resp: &Response) -> Option<(String, String)> {
         })
 }
 
+/// The attributes of a `Set-Cookie` line after the value, lowercase.
+fn cookie_attributes(line: &str) -> Vec<String> {
+    line.split(';')
+        .skip(1)
+        .map(|a| a.trim().to_ascii_lowercase())
+        .collect()
+}
+
 /// Signs in and returns the body, the `bubble_session=<id>` pair and the API token.
 async fn signed_in(server: &Server, username: &str, password: &str) -> (Value, String, String) {
     let resp = sign_in(&app(), server, username, password).await;
@@ -200,14 +213,14 @@ async fn sign_in_me_and_logout() {
     let resp = sign_in(&browser, &server, "ALICE", "correct horse battery").await;
     assert_eq!(resp.status(), StatusCode::OK);
     let (cookie, line) = session_cookie(&resp).expect("a session cookie");
-    let attributes = line.to_ascii_lowercase();
-    assert!(attributes.contains("httponly"), "{line}");
-    assert!(attributes.contains("path=/"), "{line}");
-    assert!(attributes.contains("samesite=lax"), "{line}");
-    assert!(
-        !attributes.contains("secure;") && !attributes.ends_with("secure"),
-        "{line}"
-    );
+    let attributes = cookie_attributes(&line);
+    for expected in ["httponly", "path=/", "samesite=lax", "max-age=604800"] {
+        assert!(
+            attributes.iter().any(|a| a == expected),
+            "{expected}: {line}"
+        );
+    }
+    assert!(!attributes.iter().any(|a| a == "secure"), "{line}");
     let body: Value = resp.json().await.unwrap();
     let counsellor = body["counsellor"].clone();
     assert_eq!(counsellor["username"], "alice");
@@ -225,7 +238,13 @@ async fn sign_in_me_and_logout() {
         resp.json::<Value>().await.unwrap(),
         json!({ "counsellor": counsellor })
     );
-    let by_cookie: Value = me(&server, Some(&cookie), None).await.json().await.unwrap();
+    let resp = me(&server, Some(&cookie), None).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    // The session is renewed for another week of inactivity, under the same id.
+    let (renewed, renewed_line) = session_cookie(&resp).expect("a renewed cookie");
+    assert_eq!(renewed, cookie);
+    assert!(renewed_line.contains("Max-Age=604800"), "{renewed_line}");
+    let by_cookie: Value = resp.json().await.unwrap();
     assert_eq!(by_cookie["counsellor"], counsellor);
     let by_token: Value = me(&server, None, Some(&token)).await.json().await.unwrap();
     assert_eq!(by_token["counsellor"], counsellor);
@@ -469,4 +488,19 @@ async fn cli_manages_accounts() {
     let list = db.cli_ok(&["list"], "");
     assert_eq!(list.lines().count(), 2, "{list}");
     assert!(list.contains("alice") && !list.contains("bob"), "{list}");
+}
+
+#[tokio::test]
+async fn cookie_attributes_follow_the_flags() {
+    let db = Db::new();
+    add(&db, "alice", "Alice", "correct horse battery");
+    let flags = ["--session-same-site", "none", "--session-secure"];
+    let server = Server::start_with(&db, &flags);
+    let resp = sign_in(&app(), &server, "alice", "correct horse battery").await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let (_, line) = session_cookie(&resp).expect("a session cookie");
+    let attributes = cookie_attributes(&line);
+    assert!(attributes.contains(&"samesite=none".into()), "{line}");
+    assert!(attributes.contains(&"secure".into()), "{line}");
+    assert!(attributes.contains(&"httponly".into()), "{line}");
 }
