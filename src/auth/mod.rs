@@ -85,9 +85,103 @@ pub async fn counsellor_for_request(
 
 #[cfg(test)]
 mod tests {
-    use ::http::HeaderValue;
+    use std::sync::Arc;
+
+    use ::http::{HeaderValue, Request};
+    use clap::Parser;
 
     use super::*;
+    use crate::Config;
+
+    #[derive(Parser)]
+    struct Args {
+        #[command(flatten)]
+        config: Config,
+    }
+
+    async fn app(dir: &tempfile::TempDir) -> Arc<AppState> {
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let args = Args::parse_from(["bubble", "--database-url", url.as_str()]);
+        crate::build(args.config).await.unwrap().state
+    }
+
+    fn parts(authorization: Option<&str>, session: Option<Session>) -> Parts {
+        let mut req = Request::builder().uri("/socket.io/?EIO=4&transport=polling");
+        if let Some(value) = authorization {
+            req = req.header(AUTHORIZATION, value);
+        }
+        let (mut parts, ()) = req.body(()).unwrap().into_parts();
+        if let Some(session) = session {
+            parts.extensions.insert(session);
+        }
+        parts
+    }
+
+    #[tokio::test]
+    async fn handshake_accepts_token_header_or_session() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = app(&dir).await;
+        let alice = app
+            .store
+            .create_account("alice", "Alice", "h")
+            .await
+            .unwrap()
+            .unwrap();
+        let bob = app
+            .store
+            .create_account("bob", "Bob", "h")
+            .await
+            .unwrap()
+            .unwrap();
+        let alice_token = app.store.create_token(&alice.id).await.unwrap();
+        let bob_token = app.store.create_token(&bob.id).await.unwrap();
+        let sessions = Arc::new(app.store.session_store());
+        let signed_in = Session::new(None, sessions.clone(), None);
+        signed_in
+            .insert(SESSION_ACCOUNT_KEY, &bob.id)
+            .await
+            .unwrap();
+        signed_in.save().await.unwrap();
+        // As the session layer would make it from the cookie of a later request.
+        let session = || Session::new(signed_in.id(), sessions.clone(), None);
+        let bearer = |t: &str| format!("Bearer {t}");
+        let who = async |parts: &Parts, token: Option<&str>| {
+            counsellor_for_handshake(&app, parts, token)
+                .await
+                .unwrap()
+                .map(|a| a.username)
+        };
+
+        let none = parts(None, None);
+        assert_eq!(who(&none, None).await, None);
+        assert_eq!(who(&none, Some("")).await, None);
+        assert_eq!(who(&none, Some("junk")).await, None);
+        assert_eq!(
+            who(&none, Some(&alice_token)).await.as_deref(),
+            Some("alice")
+        );
+
+        let header = parts(Some(&bearer(&alice_token)), None);
+        assert_eq!(who(&header, None).await.as_deref(), Some("alice"));
+        // The auth token comes first.
+        assert_eq!(who(&header, Some(&bob_token)).await.as_deref(), Some("bob"));
+
+        let cookie = parts(None, Some(session()));
+        assert_eq!(who(&cookie, None).await.as_deref(), Some("bob"));
+        let both = parts(Some(&bearer(&alice_token)), Some(session()));
+        assert_eq!(who(&both, None).await.as_deref(), Some("alice"));
+        // A stale token does not hide a good session.
+        let stale = parts(Some("Bearer revoked"), Some(session()));
+        assert_eq!(who(&stale, Some("revoked")).await.as_deref(), Some("bob"));
+
+        // A session whose account is gone signs nobody in.
+        app.store.remove_account("bob").await.unwrap();
+        let orphan = Session::new(None, sessions.clone(), None);
+        orphan.insert(SESSION_ACCOUNT_KEY, &bob.id).await.unwrap();
+        assert_eq!(who(&parts(None, Some(orphan)), None).await, None);
+        let empty = Session::new(None, sessions, None);
+        assert_eq!(who(&parts(None, Some(empty)), None).await, None);
+    }
 
     fn headers(authorization: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
