@@ -6,7 +6,7 @@
 //! - [`bubble`]: the Bubble protocol on `/` (events, payloads, error codes);
 //! - [`store`]: the only code that talks to the database;
 //! - [`presence`]: who is connected where, in memory;
-//! - [`http`]: plain HTTP routes;
+//! - [`http`]: plain HTTP routes, counsellor sign-in among them;
 //! - [`config`], [`telemetry`], [`clock`]: settings, logging, time.
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,7 +37,7 @@ const SOCKET_BUFFER_PACKETS: usize = 1024;
 
 /// Name of the session cookie.
 pub const SESSION_COOKIE: &str = "bubble_session";
-/// A session ends after this long without a request.
+/// A session ends after this long without being renewed (by sign-in or `GET /auth/me`).
 const SESSION_INACTIVITY: time::Duration = time::Duration::days(7);
 /// How often expired sessions and API tokens are deleted.
 const SWEEP_EVERY: Duration = Duration::from_secs(5 * 60);
