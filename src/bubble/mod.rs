@@ -45,9 +45,10 @@ pub const NS: &str = "/";
 /// The namespace of signed-in counsellors.
 pub const COUNSELLOR_NS: &str = "/counsellor";
 
-/// Registers the `/` namespace.
+/// Registers the `/` and `/counsellor` namespaces.
 pub fn register(app: &Arc<AppState>) {
     register_ns(app, Ns::Root);
+    register_ns(app, Ns::Counsellor);
 }
 
 fn register_ns(app: &Arc<AppState>, ns: Ns) {
@@ -83,14 +84,28 @@ async fn accept(
     app: Arc<AppState>,
     ns: Ns,
     s: SocketRef,
-    _auth: Option<Value>,
+    auth: Option<Value>,
 ) -> Result<(), Refused> {
     let bubble_id: BubbleId = match ns {
         Ns::Root => match bubble_token(s.req_parts().uri.query().unwrap_or("")) {
             Some(token) => app.store.person_for_token(token).await?.into(),
             None => Uuid::new_v4().to_string().into(),
         },
-        Ns::Counsellor => return Err(Refused::Unauthorized),
+        Ns::Counsellor => {
+            let token = auth
+                .as_ref()
+                .and_then(|a| a.get("token"))
+                .and_then(Value::as_str);
+            let account = crate::auth::counsellor_for_handshake(&app, s.req_parts(), token)
+                .await?
+                .ok_or(Refused::Unauthorized)?;
+            s.extensions.insert(CounsellorIdentity {
+                account_id: account.id.clone(),
+                username: account.username,
+                name: account.name,
+            });
+            account.id.into()
+        }
     };
     let (tx, rx) = mpsc::unbounded_channel();
     let (ready_tx, ready_rx) = oneshot::channel();
