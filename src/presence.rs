@@ -229,6 +229,18 @@ impl Presence {
             .unwrap_or_default()
     }
 
+    /// The people with a socket in the room.
+    pub fn people_in(&self, room_id: &str) -> Vec<BubbleId> {
+        let inner = self.lock();
+        let Some(room) = inner.rooms.get(room_id) else {
+            return Vec::new();
+        };
+        let mut people: Vec<BubbleId> = room.sockets.iter().map(|(_, b)| b.clone()).collect();
+        people.sort_unstable();
+        people.dedup();
+        people
+    }
+
     /// The rooms a socket is in, in the order it joined them.
     pub fn rooms_of(&self, conn: Conn) -> Vec<String> {
         self.lock()
