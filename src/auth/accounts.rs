@@ -82,17 +82,9 @@ pub async fn remove(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::DatabaseArgs;
 
     async fn store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let args = DatabaseArgs {
-            database_url: format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display()),
-            db_connections: 2,
-            log: "warn".into(),
-        };
-        let store = Store::connect(&args).await.unwrap();
-        (dir, store)
+        crate::store::temp_store().await
     }
 
     #[tokio::test]

@@ -225,17 +225,9 @@ mod tests {
     use tower_sessions::session::{Id, Record};
 
     use super::*;
-    use crate::config::DatabaseArgs;
 
     async fn store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let args = DatabaseArgs {
-            database_url: format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display()),
-            db_connections: 2,
-            log: "warn".into(),
-        };
-        let store = Store::connect(&args).await.unwrap();
-        (dir, store)
+        crate::store::temp_store().await
     }
 
     async fn signed_in_session(store: &Store, account_id: &str) -> Id {

@@ -57,3 +57,16 @@ impl Store {
         &self.db
     }
 }
+
+/// A store on a fresh SQLite file, for unit tests.
+#[cfg(test)]
+pub(crate) async fn temp_store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let args = DatabaseArgs {
+        database_url: format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display()),
+        db_connections: 2,
+        log: "warn".into(),
+    };
+    let store = Store::connect(&args).await.expect("store");
+    (dir, store)
+}

@@ -112,17 +112,9 @@ mod tests {
     use tower_sessions::cookie::time::{Duration, OffsetDateTime};
 
     use super::*;
-    use crate::config::DatabaseArgs;
 
     async fn store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let args = DatabaseArgs {
-            database_url: format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display()),
-            db_connections: 2,
-            log: "warn".into(),
-        };
-        let store = Store::connect(&args).await.unwrap();
-        (dir, store)
+        crate::store::temp_store().await
     }
 
     fn record(expires_in: Duration) -> Record {
