@@ -4,6 +4,7 @@
 //! shutdown signal. The modules:
 //! - [`auth`]: counsellor accounts' passwords and sign-in checks;
 //! - [`bubble`]: the Bubble protocol on `/` (events, payloads, error codes);
+//! - [`inbox`]: every socket's events handled in order; [`wire`]: JSON every client reads;
 //! - [`store`]: the only code that talks to the database;
 //! - [`presence`]: who is connected where, in memory;
 //! - [`http`]: plain HTTP routes, counsellor sign-in among them;
@@ -24,9 +25,11 @@ pub mod bubble;
 pub mod clock;
 pub mod config;
 pub mod http;
+pub mod inbox;
 pub mod presence;
 pub mod store;
 pub mod telemetry;
+pub mod wire;
 
 pub use config::Config;
 use presence::Presence;

@@ -1,31 +1,28 @@
 //! The Bubble protocol on the `/` namespace.
 //!
-//! socketioxide runs every event handler as a task of its own, so two events of one socket could
-//! take effect out of order. Here every socket gets an inbox instead: events are put on it, in
-//! arrival order, while the packet is being decoded, and one task per socket handles them one
-//! after the other. The first thing that task does, once the socket is connected, is put a
-//! returning person back into their rooms, so no event of theirs can run before that.
+//! Every socket gets an [`inbox`](crate::inbox): its events are handled one after the other, in
+//! arrival order, by one task per socket. The first thing that task does, once the socket is
+//! connected, is put a returning person back into their rooms, so no event of theirs can run
+//! before that.
 //!
 //! Each event is decoded into a [`Payload`], validated in the spec's order, applied through the
 //! store and presence, and answered through [`Reply`]: the sender gets the reply as an event and,
 //! if it asked, as its acknowledgement; a failure goes out as `bubble_error`.
-use std::convert::Infallible;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use entity::room;
 use serde::Serialize;
 use serde_json::{Value, json};
 use socketioxide::adapter::LocalAdapter;
-use socketioxide::extract::{AckSender, Event, SocketRef, TryData};
-use socketioxide::handler::{ConnectHandler, FromMessageParts};
+use socketioxide::extract::{AckSender, SocketRef, TryData};
+use socketioxide::handler::ConnectHandler;
 use socketioxide::socket::{Sid, Socket};
-use socketioxide::{ProtocolVersion, TransportType};
-use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::AppState;
+use crate::inbox::{self, Job, Mailbox};
 use crate::presence::{BubbleId, Conn, Ns};
+use crate::wire;
 
 mod counsellor;
 mod error;
@@ -35,7 +32,6 @@ mod payload;
 mod people;
 mod rooms;
 mod views;
-mod wire;
 
 pub use error::BubbleError;
 pub use payload::Payload;
@@ -52,13 +48,7 @@ pub fn register(app: &Arc<AppState>) {
 }
 
 fn register_ns(app: &Arc<AppState>, ns: Ns) {
-    let on_connect = async |s: SocketRef| {
-        if let Some(ready) = s.extensions.remove::<Ready>()
-            && let Some(tx) = ready.0.lock().ok().and_then(|mut tx| tx.take())
-        {
-            let _ = tx.send(s);
-        }
-    };
+    let on_connect = async |s: SocketRef| inbox::hand_over(&s);
     let identify = {
         let app = app.clone();
         move |s: SocketRef, TryData(auth): TryData<Value>| {
@@ -107,24 +97,9 @@ async fn accept(
             account.id.into()
         }
     };
-    let (tx, rx) = mpsc::unbounded_channel();
-    let (ready_tx, ready_rx) = oneshot::channel();
-    let inbox = Inbox {
-        tx,
-        queued: Arc::new(AtomicUsize::new(0)),
-        limit: app.config.max_queued_events,
-    };
-    s.extensions.insert(inbox.clone());
-    s.extensions
-        .insert(Ready(Arc::new(std::sync::Mutex::new(Some(ready_tx)))));
-    s.on_fallback(async |_: Queued| {});
-    s.on_disconnect(async |s: SocketRef| {
-        if let Some(inbox) = s.extensions.get::<Inbox>() {
-            let _ = inbox.tx.send(Job::Disconnect);
-        }
-    });
+    let mailbox = inbox::open(&s, app.config.max_queued_events, overflow);
     let conn = Conn { ns, sid: s.id };
-    tokio::spawn(run_socket(app, conn, bubble_id, inbox.queued, rx, ready_rx));
+    tokio::spawn(run_socket(app, conn, bubble_id, mailbox));
     Ok(())
 }
 
@@ -137,74 +112,20 @@ fn bubble_token(query: &str) -> Option<Uuid> {
         .and_then(|(_, value)| Uuid::try_parse(value).ok())
 }
 
-/// Hands the connected socket to its task.
-#[derive(Clone)]
-struct Ready(Arc<std::sync::Mutex<Option<oneshot::Sender<SocketRef>>>>);
-
-#[derive(Clone)]
-struct Inbox {
-    tx: mpsc::UnboundedSender<Job>,
-    queued: Arc<AtomicUsize>,
-    limit: usize,
-}
-
-enum Job {
-    Event {
-        event: String,
-        data: Value,
-        ack: AckSender,
-    },
-    Disconnect,
-}
-
-/// Extractor that puts the event on its socket's inbox while the packet is decoded, that is in
-/// arrival order. The handler it belongs to does nothing.
-struct Queued;
-
-impl FromMessageParts<LocalAdapter> for Queued {
-    type Error = Infallible;
-
-    fn from_message_parts(
-        s: &Arc<Socket<LocalAdapter>>,
-        v: &mut socketioxide_core::Value,
-        ack_id: &Option<i64>,
-    ) -> Result<Self, Infallible> {
-        let Ok(Event(event)) = Event::from_message_parts(s, v, ack_id) else {
-            return Ok(Queued);
-        };
-        let Some(inbox) = s.extensions.get::<Inbox>() else {
-            return Ok(Queued);
-        };
-        let Ok(ack) = AckSender::from_message_parts(s, v, ack_id);
-        if inbox.queued.fetch_add(1, Ordering::AcqRel) >= inbox.limit {
-            inbox.queued.fetch_sub(1, Ordering::AcqRel);
-            let error = BubbleError::RateLimited.wire();
-            let _ = s.emit("bubble_error", &wire::ascii_json(&error));
-            let _ = ack.send(&wire::ascii_json(&json!({ "error": error })));
-            return Ok(Queued);
-        }
-        let Ok(TryData(data)) = TryData::<Value>::from_message_parts(s, v, ack_id);
-        let mut data = data.unwrap_or(Value::Null);
-        if s.protocol() == ProtocolVersion::V4 && s.transport_type() == TransportType::Polling {
-            wire::repair_double_utf8(&mut data);
-        }
-        let _ = inbox.tx.send(Job::Event { event, data, ack });
-        Ok(Queued)
-    }
+/// Answers an event refused because too many are waiting: `rate_limited`.
+fn overflow(s: &Arc<Socket<LocalAdapter>>, _event: &str, ack: AckSender) {
+    let error = BubbleError::RateLimited.wire();
+    let _ = s.emit("bubble_error", &wire::ascii_json(&error));
+    let _ = ack.send(&wire::ascii_json(&json!({ "error": error })));
 }
 
 /// The socket's task: waits for the connection, restores the person's rooms, then handles the
 /// inbox in order until the disconnect.
-async fn run_socket(
-    app: Arc<AppState>,
-    conn: Conn,
-    bubble_id: BubbleId,
-    queued: Arc<AtomicUsize>,
-    mut rx: mpsc::UnboundedReceiver<Job>,
-    ready: oneshot::Receiver<SocketRef>,
-) {
+async fn run_socket(app: Arc<AppState>, conn: Conn, bubble_id: BubbleId, mut mailbox: Mailbox) {
     // No socket means it never connected: nothing to do.
-    let Ok(socket) = ready.await else { return };
+    let Some(socket) = mailbox.connected().await else {
+        return;
+    };
     let ctx = Ctx {
         sid: conn.sid,
         conn,
@@ -218,10 +139,9 @@ async fn run_socket(
         tracing::error!(sid = %ctx.sid, error = %e, "restoring rooms failed");
     }
     wire::emit(&ctx.socket, "my_id", &*ctx.bubble_id);
-    while let Some(job) = rx.recv().await {
+    while let Some(job) = mailbox.next().await {
         match job {
             Job::Event { event, data, ack } => {
-                queued.fetch_sub(1, Ordering::AcqRel);
                 handle(&ctx, &event, Payload::from(data), ack).await;
             }
             Job::Disconnect => {

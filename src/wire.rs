@@ -1,4 +1,4 @@
-//! Text on the wire that every client generation reads the same.
+//! Text on the wire that every client generation reads the same, on every namespace.
 //!
 //! socket.io-client 1.x (engine.io-parser 1.x) UTF-8-encodes each packet once more on HTTP
 //! long-polling: it sends text as one character per UTF-8 byte and decodes what it receives the
