@@ -80,9 +80,16 @@ pub async fn join_room(ctx: &Ctx, p: Payload) -> Outcome {
         presence
             .join(&room.id, &room.name, ctx.conn, Some(limit))
             .map_err(|_| BubbleError::RoomFull)?;
-        if let Err(e) = store.add_member(&room.id, &ctx.bubble_id).await {
-            presence.leave(&room.id, ctx.conn);
-            return Err(e.into());
+        match store.add_member(&room.id, &ctx.bubble_id).await {
+            Ok(true) => {}
+            Ok(false) => {
+                presence.leave(&room.id, ctx.conn);
+                return Err(BubbleError::RoomClosed);
+            }
+            Err(e) => {
+                presence.leave(&room.id, ctx.conn);
+                return Err(e.into());
+            }
         }
         ctx.socket.join(room.id.clone());
         ctx.to_others(&room.id, "join_room", &PersonEvent::of(ctx, &room.id))

@@ -1,5 +1,6 @@
 //! Rooms and their members.
 use entity::{room, room_member};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, Condition, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
     TransactionTrait,
@@ -71,9 +72,16 @@ impl Store {
         room::Entity::find_by_id(id.to_owned()).one(&self.db).await
     }
 
-    /// Makes a person a member of a room; a member already is one.
-    pub async fn add_member(&self, room_id: &str, bubble_id: &str) -> Result<(), DbErr> {
-        insert_member(&self.db, room_id, bubble_id, now_ms()).await
+    /// Makes a person a member of a room that is still open; a member already is one. Returns
+    /// `false` when the room has closed (or is gone) meanwhile.
+    pub async fn add_member(&self, room_id: &str, bubble_id: &str) -> Result<bool, DbErr> {
+        let txn = self.db.begin().await?;
+        if !lock_open_room(&txn, room_id).await? {
+            return Ok(false);
+        }
+        insert_member(&txn, room_id, bubble_id, now_ms()).await?;
+        txn.commit().await?;
+        Ok(true)
     }
 
     pub async fn is_member(&self, room_id: &str, bubble_id: &str) -> Result<bool, DbErr> {
@@ -89,6 +97,9 @@ impl Store {
     /// closed.
     pub async fn remove_member(&self, room_id: &str, bubble_id: &str) -> Result<bool, DbErr> {
         let txn = self.db.begin().await?;
+        // Lock the room first: a join running at the same time either lands before this count
+        // or finds the room closed.
+        lock_open_room(&txn, room_id).await?;
         room_member::Entity::delete_by_id((room_id.to_owned(), bubble_id.to_owned()))
             .exec(&txn)
             .await?;
@@ -179,6 +190,18 @@ impl Store {
             .all(&self.db)
             .await
     }
+}
+
+/// Takes the room's row lock (PostgreSQL) or the write lock (SQLite) with a no-op update, so that
+/// joins and last exits of one room happen one after the other. Returns whether the room is open.
+async fn lock_open_room<C: sea_orm::ConnectionTrait>(db: &C, room_id: &str) -> Result<bool, DbErr> {
+    let locked = room::Entity::update_many()
+        .col_expr(room::Column::IsOpen, Expr::col(room::Column::IsOpen).into())
+        .filter(room::Column::Id.eq(room_id))
+        .filter(room::Column::IsOpen.eq(true))
+        .exec(db)
+        .await?;
+    Ok(locked.rows_affected > 0)
 }
 
 async fn insert_member<C: sea_orm::ConnectionTrait>(
