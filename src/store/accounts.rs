@@ -22,8 +22,17 @@ pub const TOKEN_LIFETIME_MS: i64 = 30 * 24 * 60 * 60 * 1000;
 /// password change and removal looks for it in the stored JSON.
 pub const SESSION_ACCOUNT_KEY: &str = "counsellor_account_id";
 
-fn token_hash(token: &str) -> String {
+/// How a token is stored: lowercase hex SHA-256. Tokens carry 256 random bits, so a fast hash
+/// is enough; nothing can be guessed from it.
+pub(super) fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// A fresh token: 256 random bits as 64 hex digits.
+pub(super) fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
 }
 
 impl Store {
@@ -147,9 +156,7 @@ impl Store {
     /// Issues a new API token for an account, valid for [`TOKEN_LIFETIME_MS`]. The token is
     /// returned once and never stored.
     pub async fn create_token(&self, account_id: &str) -> Result<String, DbErr> {
-        let mut bytes = [0u8; 32];
-        rand::rng().fill_bytes(&mut bytes);
-        let token = hex::encode(bytes);
+        let token = new_token();
         let now = now_ms();
         let row = counsellor_token::ActiveModel {
             token_hash: Set(token_hash(&token)),

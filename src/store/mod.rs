@@ -16,12 +16,19 @@ mod people;
 mod push_tokens;
 mod rooms;
 mod sessions;
+mod tincan_accounts;
+mod tincan_conversations;
+mod tincan_groups;
+mod tincan_messages;
 
 pub use accounts::{SESSION_ACCOUNT_KEY, TOKEN_LIFETIME_MS};
 pub use issues::{IssueType, NewIssue, NewReport};
 pub use messages::NewMessage;
 pub use rooms::{HOT, NewRoom, PRIVATE, PUBLIC};
 pub use sessions::SessionStore;
+pub use tincan_accounts::{IssuedToken, SignedIn};
+pub use tincan_conversations::ConversationRecord;
+pub use tincan_groups::{EditedGroup, GroupChanges, GroupCursor, MEMBER, NewGroup, PENDING};
 
 /// Handle on the database; cheap to clone.
 #[derive(Clone, Debug)]
