@@ -11,6 +11,7 @@ pub mod counsellor_token;
 pub mod issue;
 pub mod message;
 pub mod person;
+pub mod push_outbox;
 pub mod push_token;
 pub mod report;
 pub mod room;

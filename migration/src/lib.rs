@@ -3,6 +3,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_bubble_core;
 mod m20261123_000002_counsellor_accounts;
+mod m20261123_000003_push_outbox;
 mod m20261123_000004_tincan;
 
 pub struct Migrator;
@@ -13,6 +14,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261123_000001_bubble_core::Migration),
             Box::new(m20261123_000002_counsellor_accounts::Migration),
+            Box::new(m20261123_000003_push_outbox::Migration),
             Box::new(m20261123_000004_tincan::Migration),
         ]
     }
