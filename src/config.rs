@@ -1,5 +1,6 @@
 //! Every setting is a flag with an environment twin; the defaults run with no setup at all.
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use clap::{ArgAction, Args, ValueEnum};
 
@@ -55,6 +56,9 @@ pub struct Config {
         action = ArgAction::Set
     )]
     pub session_secure: bool,
+
+    #[command(flatten)]
+    pub push: PushArgs,
 }
 
 /// The SameSite attribute of the session cookie.
@@ -83,4 +87,53 @@ pub struct DatabaseArgs {
     /// Log filter (tracing `EnvFilter` syntax); `RUST_LOG` overrides it.
     #[arg(long, env = "BUBBLE_LOG", default_value = "info")]
     pub log: String,
+}
+
+/// Push providers. A provider left unconfigured has its pushes logged instead of sent.
+#[derive(Debug, Clone, Args)]
+pub struct PushArgs {
+    /// FCM: the service account JSON file of the Firebase project (its `project_id`,
+    /// `client_email`, `private_key` and `token_uri` are used).
+    #[arg(long, env = "BUBBLE_FCM_SERVICE_ACCOUNT")]
+    pub fcm_service_account: Option<PathBuf>,
+
+    /// FCM: base URL of the HTTP v1 API.
+    #[arg(
+        long,
+        env = "BUBBLE_FCM_ENDPOINT",
+        default_value = "https://fcm.googleapis.com"
+    )]
+    pub fcm_endpoint: String,
+
+    /// APNs: the token signing key (`AuthKey_XXXXXXXXXX.p8`).
+    #[arg(long, env = "BUBBLE_APNS_KEY_FILE")]
+    pub apns_key_file: Option<PathBuf>,
+
+    /// APNs: the key's id (10 characters).
+    #[arg(long, env = "BUBBLE_APNS_KEY_ID")]
+    pub apns_key_id: Option<String>,
+
+    /// APNs: the Apple developer team id.
+    #[arg(long, env = "BUBBLE_APNS_TEAM_ID")]
+    pub apns_team_id: Option<String>,
+
+    /// APNs: the app's bundle id (the `apns-topic`).
+    #[arg(long, env = "BUBBLE_APNS_TOPIC")]
+    pub apns_topic: Option<String>,
+
+    /// APNs: use the sandbox (development) environment instead of production.
+    #[arg(
+        long,
+        env = "BUBBLE_APNS_SANDBOX",
+        default_value_t = false,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        action = ArgAction::Set
+    )]
+    pub apns_sandbox: bool,
+
+    /// How long a new push waits, in milliseconds, for more messages to the same device and room
+    /// to collapse into it before it is sent.
+    #[arg(long, env = "BUBBLE_PUSH_COLLAPSE_MS", default_value_t = 1000)]
+    pub push_collapse_ms: u64,
 }

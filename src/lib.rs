@@ -7,6 +7,7 @@
 //! - [`inbox`]: every socket's events handled in order; [`wire`]: JSON every client reads;
 //! - [`store`]: the only code that talks to the database;
 //! - [`presence`]: who is connected where, in memory;
+//! - [`push`]: push notifications, from the outbox to APNs and FCM;
 //! - [`http`]: plain HTTP routes, counsellor sign-in among them;
 //! - [`config`], [`telemetry`], [`clock`]: settings, logging, time.
 use std::sync::Arc;
@@ -27,6 +28,7 @@ pub mod config;
 pub mod http;
 pub mod inbox;
 pub mod presence;
+pub mod push;
 pub mod store;
 pub mod telemetry;
 pub mod wire;
@@ -51,6 +53,8 @@ pub struct AppState {
     pub store: Store,
     pub presence: Presence,
     pub io: SocketIo,
+    /// Rings the push worker when messages queue pushes; holds the push counters.
+    pub push: Arc<push::PushQueue>,
 }
 
 /// The application, ready to be served.
@@ -75,6 +79,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         store,
         presence: Presence::default(),
         io,
+        push: Arc::default(),
     });
     bubble::register(&state);
     let router = http::router(&state)
@@ -124,6 +129,18 @@ async fn sweep_expired(store: Store) {
     }
 }
 
+/// The push worker for the configured providers. A claimed row whose send is cut short by
+/// shutdown is sent again once its lease runs out.
+fn push_worker(state: &AppState) -> anyhow::Result<push::worker::Worker> {
+    let senders = push::Senders::from_config(&state.config.push)?;
+    Ok(push::worker::Worker::new(
+        state.store.clone(),
+        senders,
+        state.push.clone(),
+        push::worker::WorkerConfig::default(),
+    ))
+}
+
 /// Echoes the request's origin (all, or those listed) and allows credentials: the web app polls
 /// from another origin with cookies.
 fn cors(origins: &[String]) -> anyhow::Result<CorsLayer> {
@@ -152,6 +169,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(addr = %listener.local_addr()?, "serving");
     let io = app.state.io.clone();
     let sweeper = tokio::spawn(sweep_expired(app.state.store.clone()));
+    let pusher = tokio::spawn(push_worker(&app.state)?.run());
     let served = axum::serve(listener, app.router)
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
@@ -160,6 +178,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         })
         .await;
     sweeper.abort();
+    pusher.abort();
     served?;
     Ok(())
 }

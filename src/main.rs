@@ -25,7 +25,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the apps (the default when no command is given).
-    Serve(Config),
+    Serve(Box<Config>),
     /// Apply the database migrations and exit.
     Migrate(DatabaseArgs),
     /// Manage counsellor accounts (who may sign in on `/counsellor`).
@@ -70,7 +70,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         None => run(cli.serve).await,
-        Some(Command::Serve(config)) => run(config).await,
+        Some(Command::Serve(config)) => run(*config).await,
         Some(Command::Migrate(db)) => {
             bubble::telemetry::init(&db.log);
             bubble::store::Store::connect(&db).await?;

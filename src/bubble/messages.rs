@@ -1,11 +1,12 @@
-//! `add_message` and `add_reaction`: the hot path. One transaction stores the message and moves
-//! the room's `lastActive`; the room's name and the sender's presence come from memory.
+//! `add_message` and `add_reaction`: the hot path. One transaction stores the message, moves
+//! the room's `lastActive` and queues pushes for the members who are away; the room's name and
+//! who is present come from memory. Pushes are sent later by the push worker, never awaited here.
 use entity::message;
 use serde_json::{Value, json};
 
 use super::views::MessageView;
 use super::{BubbleError, Ctx, Outcome, Payload, Reply};
-use crate::store::NewMessage;
+use crate::store::{NewMessage, PushFanout};
 
 const MAX_MESSAGE_CHARS: usize = 3000;
 const MAX_REACTION_CHARS: usize = 50;
@@ -103,11 +104,19 @@ async fn store(
         target_user,
         target_user_bubble_id,
     };
-    ctx.app
+    let present = ctx.app.presence.people_in(&new.room_id);
+    let fanout = PushFanout {
+        present: &present,
+        collapse_ms: i64::try_from(ctx.app.config.push.push_collapse_ms).unwrap_or(i64::MAX),
+    };
+    let added = ctx
+        .app
         .store
-        .add_message(new)
+        .add_message(new, &fanout)
         .await?
-        .ok_or(BubbleError::RoomIdNotFound)
+        .ok_or(BubbleError::RoomIdNotFound)?;
+    ctx.app.push.queued(added.pushes);
+    Ok(added.message)
 }
 
 /// Sends the stored message to the others in the room (`sentByMe: false`) and returns the

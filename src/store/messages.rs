@@ -6,6 +6,7 @@ use sea_orm::{
 };
 
 use super::Store;
+use super::push_outbox::{PushFanout, enqueue_for_message};
 use crate::clock::now_ms;
 
 /// How many messages a room shows: the newest ones.
@@ -22,13 +23,26 @@ pub struct NewMessage {
     pub target_user_bubble_id: Option<String>,
 }
 
+/// A stored message and how many push outbox rows it wrote or updated.
+#[derive(Debug, Clone)]
+pub struct Added {
+    pub message: message::Model,
+    pub pushes: u64,
+}
+
 impl Store {
-    /// Stores a message and moves the room's `lastActive` to its `createdAt`, in one transaction.
+    /// Stores a message, moves the room's `lastActive` to its `createdAt`, and queues pushes for
+    /// the members who are away (see [`PushFanout`]), all in one transaction: a push is never
+    /// queued for a message that was not stored, nor lost for one that was.
     ///
     /// The room row is updated first: that takes its write lock, so concurrent messages to one
     /// room are stamped one after the other, each strictly later than the one before even within
     /// one millisecond. Returns `None` when the room does not exist.
-    pub async fn add_message(&self, new: NewMessage) -> Result<Option<message::Model>, DbErr> {
+    pub async fn add_message(
+        &self,
+        new: NewMessage,
+        fanout: &PushFanout<'_>,
+    ) -> Result<Option<Added>, DbErr> {
         let now = now_ms();
         let txn = self.db.begin().await?;
         let next = Expr::col(room::Column::LastActive).add(1);
@@ -60,8 +74,12 @@ impl Store {
         let stored = message::Entity::insert(row)
             .exec_with_returning(&txn)
             .await?;
+        let pushes = enqueue_for_message(&txn, &room.name, &stored, fanout).await?;
         txn.commit().await?;
-        Ok(Some(stored))
+        Ok(Some(Added {
+            message: stored,
+            pushes,
+        }))
     }
 
     /// The newest messages of a room, newest first: an index range read, never the history.

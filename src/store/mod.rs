@@ -13,6 +13,7 @@ mod counsellors;
 mod issues;
 mod messages;
 mod people;
+mod push_outbox;
 mod push_tokens;
 mod rooms;
 mod sessions;
@@ -23,7 +24,8 @@ mod tincan_messages;
 
 pub use accounts::{SESSION_ACCOUNT_KEY, TOKEN_LIFETIME_MS};
 pub use issues::{IssueType, NewIssue, NewReport};
-pub use messages::NewMessage;
+pub use messages::{Added, NewMessage};
+pub use push_outbox::PushFanout;
 pub use rooms::{HOT, NewRoom, PRIVATE, PUBLIC};
 pub use sessions::SessionStore;
 pub use tincan_accounts::{IssuedToken, SignedIn};

@@ -1,0 +1,273 @@
+//! The push outbox: rows written with the message that causes them, claimed and settled by the
+//! push worker.
+//!
+//! The upsert and the claim are written as SQL: the first is one `INSERT … SELECT … ON CONFLICT`
+//! against a partial unique index, the second needs `FOR UPDATE SKIP LOCKED` on PostgreSQL. Both
+//! run unchanged on SQLite and PostgreSQL apart from placeholders and that lock clause.
+use std::sync::Arc;
+
+use entity::{push_outbox, push_token};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, QueryFilter, Statement,
+    TransactionTrait, Value,
+};
+
+use super::Store;
+use crate::push::content::{self, Kind};
+
+pub const PENDING: &str = "pending";
+pub const SENT: &str = "sent";
+pub const FAILED: &str = "failed";
+
+/// What `add_message` needs to queue pushes for a new message: the people who must not get one
+/// because they are in the room now, and how long a new push waits for more messages to the same
+/// device and room before it is sent (they collapse into it).
+#[derive(Debug, Clone, Copy)]
+pub struct PushFanout<'a> {
+    pub present: &'a [Arc<str>],
+    pub collapse_ms: i64,
+}
+
+/// Placeholders in the backend's syntax: `?` for SQLite, `$1`, `$2`, … for PostgreSQL. Each
+/// placeholder is used once, in the order bound (SQLite's `?` are positional).
+struct Params {
+    backend: DatabaseBackend,
+    values: Vec<Value>,
+}
+
+impl Params {
+    fn new(backend: DatabaseBackend) -> Self {
+        Self {
+            backend,
+            values: Vec::new(),
+        }
+    }
+
+    fn bind(&mut self, value: impl Into<Value>) -> String {
+        self.values.push(value.into());
+        match self.backend {
+            DatabaseBackend::Postgres => format!("${}", self.values.len()),
+            _ => "?".to_owned(),
+        }
+    }
+
+    fn statement(self, sql: String) -> Statement {
+        Statement::from_sql_and_values(self.backend, sql, self.values)
+    }
+}
+
+/// Queues, inside the transaction that stores `message`, one push per member of the room who is
+/// not its author, not present and has a device token, in one statement. A device that already
+/// has a pending push for this room gets that row updated to this message instead (its due time
+/// stays, so a steady stream of messages still pushes once per collapse window). Returns the
+/// number of rows written or updated.
+pub(super) async fn enqueue_for_message<C: ConnectionTrait>(
+    txn: &C,
+    room_name: &str,
+    message: &entity::message::Model,
+    fanout: &PushFanout<'_>,
+) -> Result<u64, DbErr> {
+    let kind = Kind::of_message_type(&message.message_type);
+    let c = content::for_message(
+        kind,
+        &message.room_id,
+        room_name,
+        message.id,
+        &message.content,
+    );
+    let now = Ord::max(message.created_at, crate::clock::now_ms());
+    let mut p = Params::new(txn.get_database_backend());
+    let room = p.bind(message.room_id.as_str());
+    let message_id = p.bind(message.id);
+    let kind = p.bind(kind.as_str());
+    let title = p.bind(c.title);
+    let body = p.bind(c.body);
+    let data = p.bind(c.data);
+    let due = p.bind(now + Ord::max(fanout.collapse_ms, 0));
+    let created = p.bind(now);
+    let updated = p.bind(now);
+    let member_room = p.bind(message.room_id.as_str());
+    let mut absent = vec![p.bind(message.bubble_id.as_str())];
+    absent.extend(fanout.present.iter().map(|b| p.bind(&**b)));
+    let absent = absent.join(", ");
+    let sql = format!(
+        "INSERT INTO push_outbox (token, platform, bubble_id, room_id, message_id, kind, title, \
+         body, data, status, attempts, next_attempt_at, created_at, updated_at) \
+         SELECT t.token, t.platform, t.bubble_id, {room}, {message_id}, {kind}, {title}, {body}, \
+         {data}, '{PENDING}', 0, {due}, {created}, {updated} \
+         FROM room_member m JOIN push_token t ON t.bubble_id = m.bubble_id \
+         WHERE m.room_id = {member_room} AND m.bubble_id NOT IN ({absent}) \
+         ON CONFLICT (token, room_id) WHERE status = '{PENDING}' DO UPDATE SET \
+         bubble_id = excluded.bubble_id, platform = excluded.platform, \
+         message_id = excluded.message_id, kind = excluded.kind, title = excluded.title, \
+         body = excluded.body, data = excluded.data, updated_at = excluded.updated_at"
+    );
+    let done = txn.execute_raw(p.statement(sql)).await?;
+    Ok(done.rows_affected())
+}
+
+impl Store {
+    /// Claims up to `batch` due pending rows for `lease_ms`: until then no other worker (in this
+    /// process or another) takes them. A row whose lease ran out, because its worker died, is due
+    /// again. On PostgreSQL concurrent claimers skip each other's locked rows; SQLite runs one
+    /// writer at a time, so the `UPDATE … RETURNING` alone is atomic.
+    pub async fn claim_pushes(
+        &self,
+        now: i64,
+        lease_ms: i64,
+        batch: u64,
+    ) -> Result<Vec<push_outbox::Model>, DbErr> {
+        let backend = self.db.get_database_backend();
+        let mut p = Params::new(backend);
+        let until = p.bind(now + lease_ms);
+        let due = p.bind(now);
+        let free = p.bind(now);
+        let limit = p.bind(batch as i64);
+        let lock = match backend {
+            DatabaseBackend::Postgres => " FOR UPDATE SKIP LOCKED",
+            _ => "",
+        };
+        let sql = format!(
+            "UPDATE push_outbox SET claimed_until = {until} WHERE id IN (\
+             SELECT id FROM push_outbox WHERE status = '{PENDING}' AND next_attempt_at <= {due} \
+             AND (claimed_until IS NULL OR claimed_until <= {free}) \
+             ORDER BY next_attempt_at, id LIMIT {limit}{lock}) \
+             RETURNING *"
+        );
+        push_outbox::Entity::find()
+            .from_raw_sql(p.statement(sql))
+            .all(&self.db)
+            .await
+    }
+
+    /// When the worker next has something to do: the earliest time a pending row is due and not
+    /// leased. `None` when nothing is pending.
+    pub async fn next_push_due(&self) -> Result<Option<i64>, DbErr> {
+        let sql = format!(
+            "SELECT MIN(CASE WHEN claimed_until > next_attempt_at THEN claimed_until \
+             ELSE next_attempt_at END) AS due FROM push_outbox WHERE status = '{PENDING}'"
+        );
+        let stmt = Statement::from_string(self.db.get_database_backend(), sql);
+        match self.db.query_one_raw(stmt).await? {
+            Some(row) => row.try_get::<Option<i64>>("", "due"),
+            None => Ok(None),
+        }
+    }
+
+    /// Marks a claimed row sent. When a newer message collapsed into the row while it was being
+    /// sent (its `message_id` moved on), the row is released instead, due now, so that the newer
+    /// text goes out too. Returns whether the row is done.
+    pub async fn push_sent(&self, row: &push_outbox::Model, now: i64) -> Result<bool, DbErr> {
+        let sent = push_outbox::Entity::update_many()
+            .col_expr(push_outbox::Column::Status, Expr::value(SENT))
+            .col_expr(
+                push_outbox::Column::Attempts,
+                Expr::col(push_outbox::Column::Attempts).add(1),
+            )
+            .col_expr(push_outbox::Column::ClaimedUntil, Expr::value(None::<i64>))
+            .col_expr(push_outbox::Column::LastError, Expr::value(None::<String>))
+            .col_expr(push_outbox::Column::UpdatedAt, Expr::value(now))
+            .filter(push_outbox::Column::Id.eq(row.id))
+            .filter(push_outbox::Column::MessageId.eq(row.message_id))
+            .filter(push_outbox::Column::Status.eq(PENDING))
+            .exec(&self.db)
+            .await?;
+        if sent.rows_affected > 0 {
+            return Ok(true);
+        }
+        self.push_retry_at(row, now, now, None).await?;
+        Ok(false)
+    }
+
+    /// Puts a claimed row back to be tried again at `at`.
+    pub async fn push_retry_at(
+        &self,
+        row: &push_outbox::Model,
+        at: i64,
+        now: i64,
+        error: Option<&str>,
+    ) -> Result<(), DbErr> {
+        let mut update = push_outbox::Entity::update_many()
+            .col_expr(
+                push_outbox::Column::Attempts,
+                Expr::col(push_outbox::Column::Attempts).add(1),
+            )
+            .col_expr(push_outbox::Column::NextAttemptAt, Expr::value(at))
+            .col_expr(push_outbox::Column::ClaimedUntil, Expr::value(None::<i64>))
+            .col_expr(push_outbox::Column::UpdatedAt, Expr::value(now));
+        if let Some(error) = error {
+            update = update.col_expr(push_outbox::Column::LastError, Expr::value(error));
+        }
+        update
+            .filter(push_outbox::Column::Id.eq(row.id))
+            .filter(push_outbox::Column::Status.eq(PENDING))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Gives up on a row for good.
+    pub async fn push_failed(
+        &self,
+        row: &push_outbox::Model,
+        now: i64,
+        error: &str,
+    ) -> Result<(), DbErr> {
+        push_outbox::Entity::update_many()
+            .col_expr(push_outbox::Column::Status, Expr::value(FAILED))
+            .col_expr(
+                push_outbox::Column::Attempts,
+                Expr::col(push_outbox::Column::Attempts).add(1),
+            )
+            .col_expr(push_outbox::Column::ClaimedUntil, Expr::value(None::<i64>))
+            .col_expr(push_outbox::Column::LastError, Expr::value(error))
+            .col_expr(push_outbox::Column::UpdatedAt, Expr::value(now))
+            .filter(push_outbox::Column::Id.eq(row.id))
+            .filter(push_outbox::Column::Status.eq(PENDING))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// The provider says `token` names no device any more: forgets the token and gives up on
+    /// every push still pending for it. Returns whether a token was removed.
+    pub async fn push_token_invalid(&self, token: &str, now: i64) -> Result<bool, DbErr> {
+        let txn = self.db.begin().await?;
+        let removed = push_token::Entity::delete_many()
+            .filter(push_token::Column::Token.eq(token))
+            .exec(&txn)
+            .await?;
+        push_outbox::Entity::update_many()
+            .col_expr(push_outbox::Column::Status, Expr::value(FAILED))
+            .col_expr(push_outbox::Column::ClaimedUntil, Expr::value(None::<i64>))
+            .col_expr(push_outbox::Column::LastError, Expr::value("invalid token"))
+            .col_expr(push_outbox::Column::UpdatedAt, Expr::value(now))
+            .filter(push_outbox::Column::Token.eq(token))
+            .filter(push_outbox::Column::Status.eq(PENDING))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(removed.rows_affected > 0)
+    }
+
+    /// Deletes sent and failed rows last touched before `before`: they are kept a while only to
+    /// be looked at.
+    pub async fn prune_push_outbox(&self, before: i64) -> Result<u64, DbErr> {
+        let done = push_outbox::Entity::delete_many()
+            .filter(push_outbox::Column::Status.is_in([SENT, FAILED]))
+            .filter(push_outbox::Column::UpdatedAt.lt(before))
+            .exec(&self.db)
+            .await?;
+        Ok(done.rows_affected)
+    }
+
+    /// Every outbox row, oldest first; for tests and diagnostics.
+    pub async fn push_outbox_rows(&self) -> Result<Vec<push_outbox::Model>, DbErr> {
+        use sea_orm::QueryOrder;
+        push_outbox::Entity::find()
+            .order_by_asc(push_outbox::Column::Id)
+            .all(&self.db)
+            .await
+    }
+}
