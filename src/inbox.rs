@@ -135,6 +135,10 @@ impl FromMessageParts<LocalAdapter> for Queued {
             return Ok(Queued);
         }
         let Ok(TryData(data)) = TryData::<Value>::from_message_parts(s, v, ack_id);
+        let data = data.ok().or_else(|| match v {
+            socketioxide_core::Value::Str(packet, _) => wire::first_arg_lossy(packet.as_str()),
+            socketioxide_core::Value::Bytes(_) => None,
+        });
         let mut data = data.unwrap_or(Value::Null);
         if s.protocol() == ProtocolVersion::V4 && s.transport_type() == TransportType::Polling {
             wire::repair_double_utf8(&mut data);

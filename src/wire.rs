@@ -90,11 +90,78 @@ fn decode_byte_chars(s: &str) -> Option<String> {
     String::from_utf8(bytes).ok()
 }
 
+/// The first argument of an event packet (`["event", arg, …]`) whose JSON did not parse because
+/// a string holds half of a surrogate pair (`"\ud83d"`, what JavaScript makes of an emoji cut in
+/// two): the half becomes U+FFFD and the rest reads as sent.
+pub fn first_arg_lossy(packet: &str) -> Option<Value> {
+    let repaired = replace_lone_surrogates(packet)?;
+    match serde_json::from_str::<Value>(&repaired).ok()? {
+        Value::Array(mut items) if items.len() > 1 => Some(items.swap_remove(1)),
+        _ => None,
+    }
+}
+
+/// `json` with every `\uXXXX` escape of an unpaired surrogate replaced by `\ufffd`; `None` when
+/// there was none.
+fn replace_lone_surrogates(json: &str) -> Option<String> {
+    fn escape_at(b: &[u8], i: usize) -> Option<u16> {
+        let hex = b.get(i..i + 6)?;
+        if hex[0] != b'\\' || hex[1] != b'u' {
+            return None;
+        }
+        u16::from_str_radix(std::str::from_utf8(&hex[2..]).ok()?, 16).ok()
+    }
+    let b = json.as_bytes();
+    let mut out = String::with_capacity(json.len());
+    let (mut i, mut last, mut changed) = (0, 0, false);
+    while i < b.len() {
+        if b[i] != b'\\' {
+            i += 1;
+            continue;
+        }
+        match escape_at(b, i) {
+            Some(0xD800..=0xDBFF) if matches!(escape_at(b, i + 6), Some(0xDC00..=0xDFFF)) => {
+                i += 12
+            }
+            Some(0xD800..=0xDFFF) => {
+                out.push_str(&json[last..i]);
+                out.push_str("\\ufffd");
+                i += 6;
+                last = i;
+                changed = true;
+            }
+            Some(_) => i += 6,
+            // Any other escape is two characters, `\\` included.
+            None => i += 2,
+        }
+    }
+    out.push_str(&json[last.min(json.len())..]);
+    changed.then_some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn half_an_emoji_becomes_a_replacement_character() {
+        let packet =
+            r#"["add_message",{"roomId":"r","message":"cut \ud83d","ok":"\ud83d\ude00 \\ud83d"}]"#;
+        assert!(serde_json::from_str::<Value>(packet).is_err());
+        let arg = first_arg_lossy(packet).unwrap();
+        assert_eq!(
+            arg,
+            json!({ "roomId": "r", "message": "cut \u{fffd}", "ok": "😀 \\ud83d" })
+        );
+        let low_first = r#"["e",{"m":"\ude00\ud83d"}]"#;
+        assert_eq!(
+            first_arg_lossy(low_first).unwrap(),
+            json!({ "m": "\u{fffd}\u{fffd}" })
+        );
+        assert!(first_arg_lossy(r#"["e",{"m":"fine"}]"#).is_none());
+    }
 
     #[test]
     fn non_ascii_is_escaped_and_round_trips() {

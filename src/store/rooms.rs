@@ -196,7 +196,7 @@ impl Store {
 /// joins and last exits of one room happen one after the other. Returns whether the room is open.
 async fn lock_open_room<C: sea_orm::ConnectionTrait>(db: &C, room_id: &str) -> Result<bool, DbErr> {
     let locked = room::Entity::update_many()
-        .col_expr(room::Column::IsOpen, Expr::col(room::Column::IsOpen).into())
+        .col_expr(room::Column::IsOpen, Expr::col(room::Column::IsOpen))
         .filter(room::Column::Id.eq(room_id))
         .filter(room::Column::IsOpen.eq(true))
         .exec(db)
