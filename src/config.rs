@@ -1,6 +1,7 @@
 //! Every setting is a flag with an environment twin; the defaults run with no setup at all.
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{ArgAction, Args, ValueEnum};
 
@@ -35,6 +36,9 @@ pub struct Config {
     /// Let the old apps go online as counsellors on `/` with `counsellor_online`, unauthenticated.
     #[arg(long, env = "BUBBLE_ROOT_COUNSELLORS", default_value_t = true, action = ArgAction::Set)]
     pub root_counsellors: bool,
+
+    #[command(flatten)]
+    pub tincan: TinCanArgs,
 
     /// SameSite attribute of the session cookie. A web app on another site that sends
     /// credentials needs `none` (with `--session-secure`).
@@ -136,4 +140,103 @@ pub struct PushArgs {
     /// to collapse into it before it is sent.
     #[arg(long, env = "BUBBLE_PUSH_COLLAPSE_MS", default_value_t = 1000)]
     pub push_collapse_ms: u64,
+}
+
+/// TinCan accounts and sockets.
+#[derive(Debug, Clone, Args)]
+pub struct TinCanArgs {
+    /// How long a TinCan sign-in token stays valid: a number of days (`30`) or a duration
+    /// (`12h`, `1d12h`, `90m`, `2w`).
+    #[arg(
+        long = "tincan-token-ttl",
+        env = "BUBBLE_TINCAN_TOKEN_TTL",
+        default_value = "30",
+        value_parser = parse_ttl
+    )]
+    pub token_ttl: Duration,
+
+    /// Sign-in attempts allowed per client address per minute on `POST /tincan/login`.
+    #[arg(
+        long = "tincan-login-per-ip",
+        env = "BUBBLE_TINCAN_LOGIN_PER_IP",
+        default_value_t = 10
+    )]
+    pub login_per_ip: u32,
+
+    /// Sign-in attempts allowed per username per minute on `POST /tincan/login`.
+    #[arg(
+        long = "tincan-login-per-user",
+        env = "BUBBLE_TINCAN_LOGIN_PER_USER",
+        default_value_t = 5
+    )]
+    pub login_per_user: u32,
+
+    /// After how long without a `type-start` the server ends a user's typing by itself, in
+    /// milliseconds. Only tests change it.
+    #[arg(
+        long = "tincan-typing-timeout-ms",
+        env = "BUBBLE_TINCAN_TYPING_TIMEOUT_MS",
+        default_value_t = 10_000,
+        hide = true
+    )]
+    pub typing_timeout_ms: u64,
+}
+
+/// A token lifetime: a whole number of days, or a duration made of numbers with the units
+/// `s`, `m`, `h`, `d` and `w` (`1d12h`, `90m`). Zero is refused.
+pub fn parse_ttl(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let bad = || format!("`{s}` is not a number of days or a duration like 12h, 1d12h, 90m");
+    if let Ok(days) = s.parse::<u64>() {
+        return days
+            .checked_mul(86_400)
+            .filter(|&secs| secs > 0)
+            .map(Duration::from_secs)
+            .ok_or_else(bad);
+    }
+    let mut total: u64 = 0;
+    let mut number = String::new();
+    for c in s.chars().filter(|c| !c.is_whitespace()) {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3_600,
+            'd' => 86_400,
+            'w' => 604_800,
+            _ => return Err(bad()),
+        };
+        let n: u64 = number.parse().map_err(|_| bad())?;
+        number.clear();
+        total = n
+            .checked_mul(unit)
+            .and_then(|secs| total.checked_add(secs))
+            .ok_or_else(bad)?;
+    }
+    if !number.is_empty() || total == 0 {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_lifetimes() {
+        let days = |d: u64| Duration::from_secs(d * 86_400);
+        assert_eq!(parse_ttl("30"), Ok(days(30)));
+        assert_eq!(parse_ttl("7d"), Ok(days(7)));
+        assert_eq!(parse_ttl("2w"), Ok(days(14)));
+        assert_eq!(parse_ttl("1d 12h"), Ok(Duration::from_secs(36 * 3_600)));
+        assert_eq!(parse_ttl("90m"), Ok(Duration::from_secs(5_400)));
+        assert_eq!(parse_ttl("45s"), Ok(Duration::from_secs(45)));
+        for bad in ["", "0", "0s", "d", "1x", "1.5d", "-1", "h12", "12h5"] {
+            assert!(parse_ttl(bad).is_err(), "{bad:?}");
+        }
+    }
 }

@@ -5,6 +5,7 @@
 //! - [`auth`]: counsellor accounts' passwords and sign-in checks;
 //! - [`bubble`]: the Bubble protocol on `/` (events, payloads, error codes);
 //! - [`inbox`]: every socket's events handled in order; [`wire`]: JSON every client reads;
+//! - [`tincan`]: the TinCan protocol on `/tincan` and its accounts over HTTP;
 //! - [`store`]: the only code that talks to the database;
 //! - [`presence`]: who is connected where, in memory;
 //! - [`push`]: push notifications, from the outbox to APNs and FCM;
@@ -31,6 +32,7 @@ pub mod presence;
 pub mod push;
 pub mod store;
 pub mod telemetry;
+pub mod tincan;
 pub mod wire;
 
 pub use config::Config;
@@ -53,6 +55,7 @@ pub struct AppState {
     pub store: Store,
     pub presence: Presence,
     pub io: SocketIo,
+    pub tincan: tincan::TinCan,
     /// Rings the push worker when messages queue pushes; holds the push counters.
     pub push: Arc<push::PushQueue>,
 }
@@ -74,14 +77,17 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         .build_layer();
     let cors = cors(&config.cors_origins)?;
     let sessions = session_layer(&config, &store);
+    let tin_can = tincan::TinCan::new(&config.tincan);
     let state = Arc::new(AppState {
         config,
         store,
         presence: Presence::default(),
         io,
+        tincan: tin_can,
         push: Arc::default(),
     });
     bubble::register(&state);
+    tincan::register(&state);
     let router = http::router(&state)
         .layer(layer)
         .layer(sessions)
@@ -125,6 +131,11 @@ async fn sweep_expired(store: Store) {
             Ok(n) if n > 0 => tracing::debug!(tokens = n, "expired API tokens deleted"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "deleting expired API tokens failed"),
+        }
+        match store.tincan_delete_expired_tokens().await {
+            Ok(n) if n > 0 => tracing::debug!(tokens = n, "expired TinCan tokens deleted"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "deleting expired TinCan tokens failed"),
         }
     }
 }
@@ -170,7 +181,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let io = app.state.io.clone();
     let sweeper = tokio::spawn(sweep_expired(app.state.store.clone()));
     let pusher = tokio::spawn(push_worker(&app.state)?.run());
-    let served = axum::serve(listener, app.router)
+    // The peer address feeds the per-address limit on TinCan sign-ins.
+    let router = app.router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let served = axum::serve(listener, router)
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
             tracing::info!("shutting down");

@@ -1,6 +1,8 @@
 //! HTTP routes beside socket.io (which the socket.io layer serves at `/socket.io/`).
 //!
 //! - [`auth`]: counsellor sign-in, `me` and sign-out, over the session cookie or an API token;
+//! - TinCan accounts (`/tincan/register`, `/tincan/login`, `/tincan/logout`) live with their
+//!   protocol in [`crate::tincan`];
 //! - [`error`]: the one error type of every route, as status and `{ code, message }`.
 use std::sync::Arc;
 
@@ -19,6 +21,7 @@ pub fn router(state: &Arc<AppState>) -> Router {
     Router::new()
         .route("/health", get(health))
         .merge(auth::routes(state))
+        .merge(crate::tincan::routes(state))
 }
 
 /// Liveness for load balancers and tests.

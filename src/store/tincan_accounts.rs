@@ -132,7 +132,6 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::store::temp_store;
 
     #[tokio::test]

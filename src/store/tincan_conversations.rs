@@ -188,7 +188,6 @@ async fn put_participants(
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::store::temp_store;
     use crate::store::tincan_groups::NewGroup;
 

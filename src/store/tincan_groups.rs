@@ -495,7 +495,10 @@ mod tests {
         assert!(store.tincan_join_group(&g.id, &b, PENDING).await.unwrap());
         assert!(!store.tincan_join_group(&g.id, &b, PENDING).await.unwrap());
         assert_eq!(
-            store.tincan_member_counts(&[g.id.clone()]).await.unwrap()[&g.id],
+            store
+                .tincan_member_counts(std::slice::from_ref(&g.id))
+                .await
+                .unwrap()[&g.id],
             2
         );
         let edited = store
@@ -512,8 +515,8 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(edited.group.name, "renamed");
-        assert_eq!(edited.added, [b.clone()]);
-        assert_eq!(edited.removed, [c.clone()]);
+        assert_eq!(edited.added, std::slice::from_ref(&b));
+        assert_eq!(edited.removed, std::slice::from_ref(&c));
         let status = store.tincan_membership(&g.id, &b).await.unwrap().unwrap();
         assert_eq!(status.status, MEMBER);
         assert!(store.tincan_membership(&g.id, &c).await.unwrap().is_none());

@@ -1,0 +1,128 @@
+//! Every way a TinCan request can fail, and its wire code.
+//!
+//! On a socket a failure goes to the requester only, as the request's `-failed` event (or its
+//! `-response` with `ok: false`) and on its acknowledgement; over HTTP it is a status and the
+//! same `{ code, message }` body. Internal failures are logged with their detail and show only
+//! `internal_error`.
+use axum::Json;
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+use serde::Serialize;
+
+use crate::auth::password::PasswordError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TinCanError {
+    /// A field is missing, of the wrong type or out of range; `field` names it.
+    #[error("{message}")]
+    InvalidPayload {
+        field: &'static str,
+        message: String,
+    },
+    /// No valid token, or wrong credentials: one message for every cause.
+    #[error("Wrong username or password, or not signed in.")]
+    Unauthorized,
+    /// The thing does not exist, or the user may not see it.
+    #[error("No {0} with that id.")]
+    NotFound(&'static str),
+    /// The user sees the thing but may not do this to it.
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("You are already a member of that group.")]
+    AlreadyMember,
+    #[error("You are not a member of that group.")]
+    NotMember,
+    #[error("The owner cannot leave their group; remove it instead.")]
+    OwnerCannotLeave,
+    #[error("{0}")]
+    Conflict(&'static str),
+    #[error("Too many attempts; try again in a minute.")]
+    RateLimited,
+    #[error("Something went wrong on the server.")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl TinCanError {
+    /// A missing or ill-typed field.
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        Self::InvalidPayload {
+            field,
+            message: message.into(),
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidPayload { .. } => "invalid_payload",
+            Self::Unauthorized => "unauthorized",
+            Self::NotFound(_) => "not_found",
+            Self::Forbidden(_) => "forbidden",
+            Self::AlreadyMember => "already_member",
+            Self::NotMember => "not_member",
+            Self::OwnerCannotLeave => "owner_cannot_leave",
+            Self::Conflict(_) => "conflict",
+            Self::RateLimited => "rate_limited",
+            Self::Internal(_) => "internal_error",
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::InvalidPayload { .. } => StatusCode::BAD_REQUEST,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::AlreadyMember | Self::NotMember | Self::OwnerCannotLeave | Self::Conflict(_) => {
+                StatusCode::CONFLICT
+            }
+            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The `{ code, message, field? }` body; internal details never leave the server.
+    pub fn wire(&self) -> WireError {
+        WireError {
+            code: self.code(),
+            message: self.to_string(),
+            field: match self {
+                Self::InvalidPayload { field, .. } => Some(field),
+                _ => None,
+            },
+        }
+    }
+
+    /// Logs an internal failure with its detail (other failures are the client's business).
+    pub fn log(&self, what: &str) {
+        if let Self::Internal(e) = self {
+            tracing::error!(what, error = format!("{e:#}"), "tincan request failed");
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WireError {
+    pub code: &'static str,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<&'static str>,
+}
+
+impl IntoResponse for TinCanError {
+    fn into_response(self) -> Response {
+        self.log("http");
+        (self.status(), Json(self.wire())).into_response()
+    }
+}
+
+impl From<sea_orm::DbErr> for TinCanError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+impl From<PasswordError> for TinCanError {
+    fn from(e: PasswordError) -> Self {
+        Self::Internal(e.into())
+    }
+}

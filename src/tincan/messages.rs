@@ -1,0 +1,178 @@
+//! `message/*`: create, edit, remove, list. Messages reach everyone in the conversation's room;
+//! a removed message stays as a tombstone that listings leave out.
+use std::collections::HashMap;
+
+use entity::tincan_user;
+use serde::Serialize;
+use serde_json::json;
+
+use super::views::{AuthorView, MessageView};
+use super::{Answer, Ctx, Fields, Outcome, TinCanError, conversations, rooms};
+
+pub const MAX_CONTENT: usize = 4000;
+const MAX_CLIENT_ID: usize = 100;
+
+/// The signed-in user as an author.
+fn me(ctx: &Ctx) -> AuthorView {
+    AuthorView {
+        id: ctx.me.user_id.clone(),
+        username: ctx.me.username.clone(),
+        display_name: ctx.me.display_name.clone(),
+    }
+}
+
+/// `message/create { conversationId, content, clientId? }`.
+pub async fn create(ctx: &Ctx, f: &Fields) -> Outcome {
+    let id = f.id("conversationId")?;
+    let content = f.content("content", MAX_CONTENT)?;
+    let client_id = f.optional_string("clientId", MAX_CLIENT_ID)?;
+    conversations::visible(ctx, &id).await?;
+    let stored = ctx
+        .store()
+        .tincan_create_message(&id, ctx.me(), &content, client_id.as_deref())
+        .await?;
+    let payload = json!({ "message": MessageView::new(&stored, me(ctx)) });
+    ctx.broadcast(
+        vec![rooms::conversation(&id)],
+        vec![],
+        "message/created",
+        &payload,
+    )
+    .await;
+    Ok(Answer::Reply(payload))
+}
+
+/// `message/edit { messageId, content }`: its author only.
+pub async fn edit(ctx: &Ctx, f: &Fields) -> Outcome {
+    let id = f.id("messageId")?;
+    let content = f.content("content", MAX_CONTENT)?;
+    let (message, _) = visible_message(ctx, &id).await?;
+    if message.author_id != ctx.me() {
+        return Err(TinCanError::Forbidden(
+            "Only the author may edit a message.",
+        ));
+    }
+    let edited = ctx
+        .store()
+        .tincan_edit_message(&id, &content)
+        .await?
+        .ok_or(TinCanError::NotFound("message"))?;
+    let payload = json!({ "message": MessageView::new(&edited, me(ctx)) });
+    ctx.broadcast(
+        vec![rooms::conversation(&edited.conversation_id)],
+        vec![],
+        "message/edited",
+        &payload,
+    )
+    .await;
+    Ok(Answer::Reply(payload))
+}
+
+/// `message/remove { messageId }`: its author, or the group's owner.
+pub async fn remove(ctx: &Ctx, f: &Fields) -> Outcome {
+    let id = f.id("messageId")?;
+    let (message, group_owner) = visible_message(ctx, &id).await?;
+    if message.author_id != ctx.me() && group_owner != ctx.me() {
+        return Err(TinCanError::Forbidden(
+            "Only the author or the group's owner may remove a message.",
+        ));
+    }
+    ctx.store()
+        .tincan_remove_message(&id)
+        .await?
+        .ok_or(TinCanError::NotFound("message"))?;
+    let payload = json!({ "messageId": id, "conversationId": message.conversation_id });
+    ctx.broadcast(
+        vec![rooms::conversation(&message.conversation_id)],
+        vec![],
+        "message/removed",
+        &payload,
+    )
+    .await;
+    Ok(Answer::Reply(payload))
+}
+
+/// A message that is not removed, in a conversation the user sees, with the group owner's id;
+/// `not_found` otherwise.
+async fn visible_message(
+    ctx: &Ctx,
+    id: &str,
+) -> Result<(entity::tincan_message::Model, String), TinCanError> {
+    let message = ctx
+        .store()
+        .tincan_message(id)
+        .await?
+        .filter(|m| m.removed_at.is_none())
+        .ok_or(TinCanError::NotFound("message"))?;
+    let (_, group) = conversations::visible(ctx, &message.conversation_id)
+        .await
+        .map_err(|e| match e {
+            TinCanError::NotFound(_) => TinCanError::NotFound("message"),
+            other => other,
+        })?;
+    Ok((message, group.owner_id))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Listed {
+    conversation_id: String,
+    messages: Vec<MessageView>,
+    has_more: bool,
+}
+
+/// `message/list { conversationId, before?, limit? }`: newest first, tombstones left out.
+/// `before` is a message id of the conversation (a removed one works too).
+pub async fn list(ctx: &Ctx, f: &Fields) -> Outcome {
+    let id = f.id("conversationId")?;
+    let before = f.optional_id("before")?;
+    let limit = f.limit()?;
+    conversations::visible(ctx, &id).await?;
+    let before = match before {
+        None => None,
+        Some(b) => Some(
+            ctx.store()
+                .tincan_message(&b)
+                .await?
+                .filter(|m| m.conversation_id == id)
+                .ok_or_else(|| {
+                    TinCanError::invalid("before", "before must be a message of this conversation.")
+                })?,
+        ),
+    };
+    let mut messages = ctx
+        .store()
+        .tincan_list_messages(&id, before.as_ref(), limit + 1)
+        .await?;
+    let has_more = messages.len() as u64 > limit;
+    messages.truncate(limit as usize);
+    let mut author_ids: Vec<String> = messages.iter().map(|m| m.author_id.clone()).collect();
+    author_ids.sort();
+    author_ids.dedup();
+    let authors: HashMap<String, tincan_user::Model> = ctx
+        .store()
+        .tincan_users(&author_ids)
+        .await?
+        .into_iter()
+        .map(|u| (u.id.clone(), u))
+        .collect();
+    let messages = messages
+        .iter()
+        .map(|m| {
+            let author = match authors.get(&m.author_id) {
+                Some(u) => AuthorView::from(u),
+                None => AuthorView {
+                    id: m.author_id.clone(),
+                    username: String::new(),
+                    display_name: String::new(),
+                },
+            };
+            MessageView::new(m, author)
+        })
+        .collect();
+    Ok(Answer::reply(Listed {
+        conversation_id: id,
+        messages,
+        has_more,
+    }))
+}

@@ -1,0 +1,459 @@
+//! The TinCan protocol on the `/tincan` namespace: accounts over HTTP, then groups,
+//! conversations, messages and typing over socket.io.
+//!
+//! A socket proves who it is in the connect middleware (a token from `auth.token`, an
+//! `Authorization: Bearer` header, or the query `token=`), which also puts it in the rooms of its
+//! user, groups and conversations ([`rooms`]) before the client hears it is connected. Its events
+//! then go through the shared [`inbox`](crate::inbox), so they take effect in arrival order.
+//!
+//! Each event is decoded into [`Fields`], validated, applied through the store, and answered:
+//! the requester gets the success event (with its `requestId`) and an acknowledgement
+//! `{ ok: true, ... }`, the others concerned get the same event through the rooms; a failure goes
+//! to the requester only, as the request's `-failed` event (or its `-response` with `ok: false`)
+//! and `{ ok: false, code, message }` on the acknowledgement.
+//!
+//! Modules, one per family: [`accounts`] (HTTP register/login/logout), [`groups`],
+//! [`conversations`], [`messages`], [`typing`]; with [`payload`] (lenient decoding), [`views`]
+//! (wire shapes), [`rooms`] (who hears what), [`error`] (codes) and [`rate_limit`] (sign-ins).
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use socketioxide::adapter::LocalAdapter;
+use socketioxide::extract::{AckSender, SocketRef, TryData};
+use socketioxide::handler::ConnectHandler;
+use socketioxide::operators::BroadcastOperators;
+use socketioxide::socket::Socket;
+
+use crate::AppState;
+use crate::config::TinCanArgs;
+use crate::inbox::{self, Job, Mailbox};
+use crate::store::Store;
+use crate::wire;
+
+mod accounts;
+mod conversations;
+mod error;
+mod groups;
+mod messages;
+mod payload;
+mod rate_limit;
+mod rooms;
+mod typing;
+mod views;
+
+pub use accounts::routes;
+pub use error::TinCanError;
+pub use payload::Fields;
+
+/// The namespace path.
+pub const NS: &str = "/tincan";
+
+/// TinCan's shared state: settings, sign-in limits and typing timers.
+pub struct TinCan {
+    pub token_ttl: Duration,
+    limits: rate_limit::LoginLimits,
+    typing: typing::Typing,
+}
+
+impl TinCan {
+    pub fn new(args: &TinCanArgs) -> Self {
+        Self {
+            token_ttl: args.token_ttl,
+            limits: rate_limit::LoginLimits::new(args.login_per_ip, args.login_per_user),
+            typing: typing::Typing::new(Duration::from_millis(args.typing_timeout_ms)),
+        }
+    }
+}
+
+/// Who is behind a socket, kept in its extensions. The token's hash tells which sockets to drop
+/// when that token is revoked.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub user_id: String,
+    pub username: String,
+    pub display_name: String,
+    pub token_hash: String,
+}
+
+/// Registers the `/tincan` namespace.
+pub fn register(app: &Arc<AppState>) {
+    let on_connect = async |s: SocketRef| inbox::hand_over(&s);
+    let authenticate = {
+        let app = app.clone();
+        move |s: SocketRef, TryData(auth): TryData<Value>| {
+            let app = app.clone();
+            async move { accept(app, s, auth.ok()).await }
+        }
+    };
+    app.io.ns(NS, on_connect.with(authenticate));
+}
+
+/// Why a connection was refused; the client sees the code as its connect error.
+#[derive(Debug, thiserror::Error)]
+enum Refused {
+    #[error("unauthorized")]
+    Unauthorized,
+    #[error("internal_error")]
+    Internal(#[from] sea_orm::DbErr),
+}
+
+/// Connect middleware: finds the user of the token, puts the socket in its rooms, and opens its
+/// inbox, all before the client hears it is connected.
+async fn accept(app: Arc<AppState>, s: SocketRef, auth: Option<Value>) -> Result<(), Refused> {
+    let parts = s.req_parts();
+    let from_auth = auth
+        .as_ref()
+        .and_then(|a| a.get("token"))
+        .and_then(Value::as_str);
+    let from_header = crate::auth::bearer_token(&parts.headers);
+    let from_query = parts.uri.query().and_then(query_token);
+    let mut signed_in = None;
+    for token in [from_auth, from_header, from_query].into_iter().flatten() {
+        let token = token.trim();
+        if token.is_empty() {
+            continue;
+        }
+        if let Some(found) = app.store.tincan_user_for_token(token).await? {
+            signed_in = Some(found);
+            break;
+        }
+    }
+    let signed_in = signed_in.ok_or(Refused::Unauthorized)?;
+    let rooms = rooms::of_user(&app.store, &signed_in.user.id).await?;
+    s.join(rooms);
+    s.extensions.insert(Identity {
+        user_id: signed_in.user.id,
+        username: signed_in.user.username,
+        display_name: signed_in.user.display_name,
+        token_hash: signed_in.token_hash,
+    });
+    let mailbox = inbox::open(&s, app.config.max_queued_events, overflow);
+    tokio::spawn(run_socket(app, mailbox));
+    Ok(())
+}
+
+/// The `token` query parameter of the handshake URL.
+fn query_token(query: &str) -> Option<&str> {
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(key, _)| *key == "token")
+        .map(|(_, value)| value)
+}
+
+/// Answers an event refused because too many are waiting: `rate_limited`.
+fn overflow(s: &Arc<Socket<LocalAdapter>>, event: &str, ack: AckSender) {
+    let error = TinCanError::RateLimited.wire();
+    let failure = kind(event).map(|k| k.failure);
+    match failure {
+        Some(Failure::Event(name)) => {
+            let _ = s.emit(name, &wire::ascii_json(&error));
+        }
+        Some(Failure::Response(name)) => {
+            let _ = s.emit(name, &wire::ascii_json(&failed(&error, None)));
+        }
+        Some(Failure::Silent) | None => {}
+    }
+    let _ = ack.send(&wire::ascii_json(&failed(&error, None)));
+}
+
+/// The socket's task: waits for the connection, then handles the inbox in order.
+async fn run_socket(app: Arc<AppState>, mut mailbox: Mailbox) {
+    let Some(socket) = mailbox.connected().await else {
+        return;
+    };
+    let Some(me) = socket.extensions.get::<Identity>() else {
+        return;
+    };
+    let ctx = Ctx { app, socket, me };
+    while let Some(job) = mailbox.next().await {
+        match job {
+            Job::Event { event, data, ack } => handle(&ctx, &event, data, ack).await,
+            Job::Disconnect => break,
+        }
+    }
+}
+
+/// How a request's failure reaches the requester.
+#[derive(Clone, Copy)]
+enum Failure {
+    /// Its own `-failed` event.
+    Event(&'static str),
+    /// Its `-response` event with `ok: false`.
+    Response(&'static str),
+    /// Only the acknowledgement (typing).
+    Silent,
+}
+
+#[derive(Clone, Copy)]
+struct Kind {
+    /// The requester's success event, if any.
+    success: Option<&'static str>,
+    failure: Failure,
+}
+
+/// The answers of each client message of the protocol; `None` for unknown events.
+fn kind(event: &str) -> Option<Kind> {
+    let (success, failure) = match event {
+        "auth/logout" => (None, Failure::Silent),
+        "group/create" => (Some("group/created"), Failure::Event("group/create-failed")),
+        "group/edit" => (Some("group/edited"), Failure::Event("group/edit-failed")),
+        "group/list" => (
+            Some("group/list-response"),
+            Failure::Response("group/list-response"),
+        ),
+        "group/view" => (
+            Some("group/view-response"),
+            Failure::Response("group/view-response"),
+        ),
+        "group/join" => (Some("group/joined"), Failure::Event("group/join-failed")),
+        "group/leave" => (Some("group/left"), Failure::Event("group/leave-failed")),
+        "group/remove" => (Some("group/removed"), Failure::Event("group/remove-failed")),
+        "conversation/create" => (
+            Some("conversation/created"),
+            Failure::Event("conversation/create-failed"),
+        ),
+        "conversation/edit" => (
+            Some("conversation/edited"),
+            Failure::Event("conversation/edit-failed"),
+        ),
+        "conversation/list" => (
+            Some("conversation/list-response"),
+            Failure::Response("conversation/list-response"),
+        ),
+        "conversation/remove" => (
+            Some("conversation/removed"),
+            Failure::Event("conversation/remove-failed"),
+        ),
+        "conversation/type-start" | "conversation/type-end" => (None, Failure::Silent),
+        "message/create" => (
+            Some("message/created"),
+            Failure::Event("message/create-failed"),
+        ),
+        "message/edit" => (
+            Some("message/edited"),
+            Failure::Event("message/edit-failed"),
+        ),
+        "message/remove" => (
+            Some("message/removed"),
+            Failure::Event("message/remove-failed"),
+        ),
+        "message/list" => (
+            Some("message/list-response"),
+            Failure::Event("message/list-failed"),
+        ),
+        _ => return None,
+    };
+    Some(Kind { success, failure })
+}
+
+/// A handled request.
+pub enum Answer {
+    /// The requester's success payload (a JSON object).
+    Reply(Value),
+    /// Nothing but `{ ok: true }` on the acknowledgement.
+    Quiet,
+    /// Signed out: acknowledge, then drop every socket of the token with this hash.
+    SignedOut(String),
+}
+
+impl Answer {
+    pub fn reply(payload: impl Serialize) -> Self {
+        Self::Reply(serde_json::to_value(payload).unwrap_or(Value::Null))
+    }
+}
+
+pub type Outcome = Result<Answer, TinCanError>;
+
+async fn dispatch(ctx: &Ctx, event: &str, f: &Fields) -> Outcome {
+    match event {
+        "auth/logout" => accounts::socket_logout(ctx).await,
+        "group/create" => groups::create(ctx, f).await,
+        "group/edit" => groups::edit(ctx, f).await,
+        "group/list" => groups::list(ctx, f).await,
+        "group/view" => groups::view(ctx, f).await,
+        "group/join" => groups::join(ctx, f).await,
+        "group/leave" => groups::leave(ctx, f).await,
+        "group/remove" => groups::remove(ctx, f).await,
+        "conversation/create" => conversations::create(ctx, f).await,
+        "conversation/edit" => conversations::edit(ctx, f).await,
+        "conversation/list" => conversations::list(ctx, f).await,
+        "conversation/remove" => conversations::remove(ctx, f).await,
+        "conversation/type-start" => typing::start(ctx, f).await,
+        "conversation/type-end" => typing::end(ctx, f).await,
+        "message/create" => messages::create(ctx, f).await,
+        "message/edit" => messages::edit(ctx, f).await,
+        "message/remove" => messages::remove(ctx, f).await,
+        "message/list" => messages::list(ctx, f).await,
+        _ => Ok(Answer::Quiet),
+    }
+}
+
+async fn handle(ctx: &Ctx, event: &str, data: Value, ack: AckSender) {
+    let Some(kind) = kind(event) else {
+        tracing::debug!(sid = %ctx.socket.id, event, "unknown tincan event ignored");
+        return;
+    };
+    tracing::trace!(sid = %ctx.socket.id, event, "handling");
+    let fields = Fields::try_from(data);
+    // The requestId is echoed whenever it can be read, even when something else is wrong.
+    let request_id = fields
+        .as_ref()
+        .ok()
+        .and_then(|f| f.request_id().ok().flatten());
+    let outcome = match fields {
+        Ok(f) => match f.request_id() {
+            Ok(_) => dispatch(ctx, event, &f).await,
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(e),
+    };
+    match outcome {
+        Ok(Answer::Reply(payload)) => {
+            let mut payload = match payload {
+                Value::Object(map) => map,
+                _ => Map::new(),
+            };
+            if matches!(kind.failure, Failure::Response(_)) {
+                payload.insert("ok".into(), Value::Bool(true));
+            }
+            if let Some(id) = &request_id {
+                payload.insert("requestId".into(), Value::String(id.clone()));
+            }
+            if let Some(success) = kind.success {
+                wire::emit(&ctx.socket, success, &payload);
+            }
+            payload.insert("ok".into(), Value::Bool(true));
+            let _ = ack.send(&wire::ascii_json(&payload));
+        }
+        Ok(Answer::Quiet) => {
+            let _ = ack.send(&wire::ascii_json(&ok(request_id)));
+        }
+        Ok(Answer::SignedOut(token_hash)) => {
+            let _ = ack.send(&wire::ascii_json(&ok(request_id)));
+            disconnect_token(&ctx.app, &ctx.me.user_id, &token_hash);
+        }
+        Err(error) => {
+            error.log(event);
+            let body = failed(&error.wire(), request_id);
+            match kind.failure {
+                Failure::Event(name) => {
+                    let mut body = body.clone();
+                    body.remove("ok");
+                    wire::emit(&ctx.socket, name, &body);
+                }
+                Failure::Response(name) => wire::emit(&ctx.socket, name, &body),
+                Failure::Silent => {}
+            }
+            let _ = ack.send(&wire::ascii_json(&body));
+        }
+    }
+}
+
+fn ok(request_id: Option<String>) -> Map<String, Value> {
+    let mut body = Map::new();
+    body.insert("ok".into(), Value::Bool(true));
+    if let Some(id) = request_id {
+        body.insert("requestId".into(), Value::String(id));
+    }
+    body
+}
+
+/// `{ ok: false, code, message, field?, requestId? }`.
+fn failed(error: &error::WireError, request_id: Option<String>) -> Map<String, Value> {
+    let mut body = match json!(error) {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    };
+    body.insert("ok".into(), Value::Bool(false));
+    if let Some(id) = request_id {
+        body.insert("requestId".into(), Value::String(id));
+    }
+    body
+}
+
+/// Disconnects every socket signed in with one token (it was revoked).
+pub fn disconnect_token(app: &AppState, user_id: &str, token_hash: &str) {
+    let Some(ns) = app.io.of(NS) else { return };
+    for socket in ns.to(rooms::user(user_id)).sockets() {
+        let same = socket
+            .extensions
+            .get::<Identity>()
+            .is_some_and(|i| i.token_hash == token_hash);
+        if same {
+            let _ = socket.disconnect();
+        }
+    }
+}
+
+/// Everything a handler needs about the socket it serves.
+pub struct Ctx {
+    pub app: Arc<AppState>,
+    pub socket: SocketRef,
+    pub me: Identity,
+}
+
+impl Ctx {
+    pub fn store(&self) -> &Store {
+        &self.app.store
+    }
+
+    pub fn me(&self) -> &str {
+        &self.me.user_id
+    }
+
+    /// Sends to every socket in any of `to`, except this one (which gets its own answer) and
+    /// those in any of `except`. Nothing is sent when `to` is empty.
+    pub async fn broadcast(
+        &self,
+        to: Vec<String>,
+        except: Vec<String>,
+        event: &str,
+        payload: &impl Serialize,
+    ) {
+        if to.is_empty() {
+            return;
+        }
+        let mut op = self.socket.to(to);
+        if !except.is_empty() {
+            op = op.except(except);
+        }
+        if let Err(e) = op.emit(event, &wire::ascii_json(payload)).await {
+            tracing::warn!(event, error = %e, "tincan broadcast failed");
+        }
+    }
+
+    /// The whole namespace, for moving every socket of some users between rooms.
+    fn ns(&self) -> Option<BroadcastOperators<LocalAdapter>> {
+        self.app.io.of(NS)
+    }
+
+    /// Every socket in any of `of` joins `rooms`.
+    pub async fn join(&self, of: Vec<String>, rooms: Vec<String>) {
+        if of.is_empty() || rooms.is_empty() {
+            return;
+        }
+        if let Some(ns) = self.ns()
+            && let Err(e) = ns.to(of).join(rooms).await
+        {
+            tracing::warn!(error = %e, "joining rooms failed");
+        }
+    }
+
+    /// Every socket in any of `of` (but none in any of `except`) leaves `rooms`.
+    pub async fn leave(&self, of: Vec<String>, except: Vec<String>, rooms: Vec<String>) {
+        if of.is_empty() || rooms.is_empty() {
+            return;
+        }
+        let Some(ns) = self.ns() else { return };
+        let mut op = ns.to(of);
+        if !except.is_empty() {
+            op = op.except(except);
+        }
+        if let Err(e) = op.leave(rooms).await {
+            tracing::warn!(error = %e, "leaving rooms failed");
+        }
+    }
+}

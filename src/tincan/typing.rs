@@ -1,0 +1,127 @@
+//! Typing notices: relayed to the others who can see the conversation, never stored.
+//!
+//! A client may stop without saying so (it closed, it lost the network), so each
+//! `type-start` (re)arms a timer per (user, conversation); when it runs out the server sends
+//! `type-end` itself. A `type-end` from the client cancels it.
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Serialize;
+use socketioxide::SocketIo;
+use tokio::task::AbortHandle;
+
+use super::{Answer, Ctx, Fields, NS, Outcome, conversations, rooms};
+use crate::wire;
+
+type Key = (String, String);
+
+pub struct Typing {
+    timeout: Duration,
+    timers: Arc<Mutex<HashMap<Key, (u64, AbortHandle)>>>,
+    next: std::sync::atomic::AtomicU64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Notice {
+    conversation_id: String,
+    user_id: String,
+    username: String,
+}
+
+impl Typing {
+    pub fn new(timeout: Duration) -> Self {
+        Self {
+            timeout,
+            timers: Arc::default(),
+            next: Default::default(),
+        }
+    }
+
+    /// (Re)arms the timer that ends this typing after the timeout.
+    fn started(&self, io: SocketIo, notice: Notice) {
+        let key = (notice.user_id.clone(), notice.conversation_id.clone());
+        let generation = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let timers = self.timers.clone();
+        let timeout = self.timeout;
+        let task_key = key.clone();
+        // Held while the task is spawned, so it cannot look for its entry before it is there.
+        let Ok(mut armed) = self.timers.lock() else {
+            return;
+        };
+        let task = tokio::spawn(async move {
+            tokio::time::sleep(timeout).await;
+            let mine = timers
+                .lock()
+                .map(|mut t| match t.get(&task_key) {
+                    Some((g, _)) if *g == generation => t.remove(&task_key).is_some(),
+                    _ => false,
+                })
+                .unwrap_or(false);
+            if mine && let Some(ns) = io.of(NS) {
+                let op = ns
+                    .to(rooms::conversation(&notice.conversation_id))
+                    .except(rooms::user(&notice.user_id));
+                if let Err(e) = op
+                    .emit("conversation/type-end", &wire::ascii_json(&notice))
+                    .await
+                {
+                    tracing::debug!(error = %e, "typing timeout notice failed");
+                }
+            }
+        });
+        if let Some((_, old)) = armed.insert(key, (generation, task.abort_handle())) {
+            old.abort();
+        }
+    }
+
+    /// Cancels the timer, if one runs.
+    fn ended(&self, user_id: &str, conversation_id: &str) {
+        let key = (user_id.to_owned(), conversation_id.to_owned());
+        if let Ok(mut timers) = self.timers.lock()
+            && let Some((_, timer)) = timers.remove(&key)
+        {
+            timer.abort();
+        }
+    }
+}
+
+async fn notice(ctx: &Ctx, f: &Fields) -> Result<Notice, super::TinCanError> {
+    let id = f.id("conversationId")?;
+    conversations::visible(ctx, &id).await?;
+    Ok(Notice {
+        conversation_id: id,
+        user_id: ctx.me.user_id.clone(),
+        username: ctx.me.username.clone(),
+    })
+}
+
+/// `conversation/type-start`: the others who can see the conversation hear it.
+pub async fn start(ctx: &Ctx, f: &Fields) -> Outcome {
+    let notice = notice(ctx, f).await?;
+    relay(ctx, "conversation/type-start", &notice).await;
+    ctx.app.tincan.typing.started(ctx.app.io.clone(), notice);
+    Ok(Answer::Quiet)
+}
+
+/// `conversation/type-end`: relayed, and the timer cancelled.
+pub async fn end(ctx: &Ctx, f: &Fields) -> Outcome {
+    let notice = notice(ctx, f).await?;
+    ctx.app
+        .tincan
+        .typing
+        .ended(&notice.user_id, &notice.conversation_id);
+    relay(ctx, "conversation/type-end", &notice).await;
+    Ok(Answer::Quiet)
+}
+
+async fn relay(ctx: &Ctx, event: &str, notice: &Notice) {
+    ctx.broadcast(
+        vec![rooms::conversation(&notice.conversation_id)],
+        vec![rooms::user(&notice.user_id)],
+        event,
+        notice,
+    )
+    .await;
+}
