@@ -2,8 +2,9 @@
 //! server binary cargo built for this test, with socket.io-client 1.x, 2.x and 4.x.
 //!
 //! Needs Node.js 20+ and npm: their absence is a failure, not a skip. `npm ci` runs first when the
-//! clients are not installed. With `BUBBLE_TEST_PG` set (a PostgreSQL URL), every test server gets
-//! a fresh database there instead of a SQLite file.
+//! clients are not installed. The suite runs with a fresh SQLite file per test server and then,
+//! with `BUBBLE_TEST_PG` set (a PostgreSQL URL such as `postgres://root@127.0.0.1:5432/test`), a
+//! second time with a fresh PostgreSQL database per test server.
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -11,7 +12,7 @@ fn run(
     program: &str,
     args: &[&str],
     dir: &Path,
-    envs: &[(&str, &str)],
+    envs: &[(&str, Option<&str>)],
 ) -> std::process::ExitStatus {
     let mut cmd = Command::new(program);
     cmd.args(args)
@@ -20,7 +21,10 @@ fn run(
         .stdout(Stdio::inherit())
         .stderr(Stdio::inherit());
     for (k, v) in envs {
-        cmd.env(k, v);
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
     }
     match cmd.status() {
         Ok(status) => status,
@@ -58,11 +62,25 @@ fn javascript_suite() {
     }
 
     // The servers log at `warn` unless BUBBLE_LOG says otherwise (see tests/js/harness.mjs).
-    let status = run(
-        "node",
-        &["--test", "--test-concurrency=2", "tests/js/"],
-        root,
-        &[("BUBBLE_BIN", bin)],
-    );
-    assert!(status.success(), "the JavaScript suite failed: {status}");
+    let postgres = std::env::var("BUBBLE_TEST_PG")
+        .ok()
+        .filter(|url| !url.is_empty());
+    let databases = [("SQLite", None), ("PostgreSQL", postgres.as_deref())];
+    for (name, pg) in databases {
+        if name == "PostgreSQL" && pg.is_none() {
+            println!("BUBBLE_TEST_PG is not set: the suite ran on SQLite only");
+            continue;
+        }
+        println!("# JavaScript suite on {name}");
+        let status = run(
+            "node",
+            &["--test", "--test-concurrency=2", "tests/js/"],
+            root,
+            &[("BUBBLE_BIN", Some(bin)), ("BUBBLE_TEST_PG", pg)],
+        );
+        assert!(
+            status.success(),
+            "the JavaScript suite failed on {name}: {status}"
+        );
+    }
 }

@@ -247,16 +247,26 @@ impl Ctx {
 
     /// Sends to every other socket in the room, on both namespaces.
     pub async fn to_others(&self, room_id: &str, event: &str, payload: &impl Serialize) {
+        self.to_others_in(vec![room_id.to_owned()], event, payload)
+            .await;
+    }
+
+    /// Sends once to every other socket in any of the rooms, on both namespaces. No rooms, no
+    /// one (an empty list would otherwise address the whole namespace).
+    pub async fn to_others_in(&self, rooms: Vec<String>, event: &str, payload: &impl Serialize) {
+        if rooms.is_empty() {
+            return;
+        }
         let payload = wire::ascii_json(payload);
-        let here = self.socket.to(room_id.to_owned());
         let there = self
             .app
             .io
             .of(self.conn.ns.other().path())
-            .map(|ns| ns.to(room_id.to_owned()));
+            .map(|ns| ns.to(rooms.clone()));
+        let here = self.socket.to(rooms);
         for op in std::iter::once(here).chain(there) {
             if let Err(e) = op.emit(event, &payload).await {
-                tracing::warn!(room_id, event, error = %e, "broadcast failed");
+                tracing::warn!(event, error = %e, "broadcast failed");
             }
         }
     }

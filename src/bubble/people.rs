@@ -1,7 +1,7 @@
 //! What a person says about themselves: their name and their device's push token.
 use serde_json::json;
 
-use super::{BubbleError, Ctx, Outcome, Payload, Reply, wire};
+use super::{BubbleError, Ctx, Outcome, Payload, Reply};
 
 const MAX_NAME_CHARS: usize = 100;
 const MAX_PUSH_TOKEN_CHARS: usize = 4096;
@@ -14,23 +14,13 @@ pub async fn set_user_name(ctx: &Ctx, p: Payload) -> Outcome {
         BubbleError::InvalidNewName,
     )?;
     ctx.app.store.set_name(&ctx.bubble_id, name).await?;
+    let payload = json!({
+        "userId": ctx.sid.to_string(),
+        "newName": name,
+        "bubbleId": &*ctx.bubble_id,
+    });
     let rooms = ctx.app.presence.rooms_of(ctx.conn);
-    // An empty room list would address the whole namespace.
-    if !rooms.is_empty() {
-        let payload = json!({
-            "userId": ctx.sid.to_string(),
-            "newName": name,
-            "bubbleId": &*ctx.bubble_id,
-        });
-        if let Err(e) = ctx
-            .socket
-            .to(rooms)
-            .emit("set_user_name", &wire::ascii_json(&payload))
-            .await
-        {
-            tracing::warn!(error = %e, "set_user_name broadcast failed");
-        }
-    }
+    ctx.to_others_in(rooms, "set_user_name", &payload).await;
     Ok(None)
 }
 

@@ -207,6 +207,10 @@ describe('matching and chatting across namespaces', { timeout: 90000 }, () => {
       await request(c.sock, 'add_reaction', { roomId: room.roomId, reaction: 'CHEER', targetUser: user.id });
       assert.equal((await reaction).targetUserBubbleId, userBubble);
 
+      const renamed = once(c.sock, 'set_user_name');
+      await request(user, 'set_user_name', { newName: 'Kim 🌱' }, { reply: null });
+      assert.deepEqual(await renamed, { userId: user.id, newName: 'Kim 🌱', bubbleId: userBubble });
+
       // A third person cannot get in.
       const stranger = await connect(4, server);
       await expectError(stranger, 'join_room', { roomId: room.roomId }, 'room_full');
