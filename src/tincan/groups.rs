@@ -47,16 +47,19 @@ async fn announce(
     wrap: impl Fn(GroupView) -> Value,
 ) -> Value {
     let owner = rooms::user(&detail.group.owner_id);
+    // Removed members are still in the group's room until the announcement is out.
+    let outsiders: Vec<String> = outsiders.iter().map(|u| rooms::user(u)).collect();
+    let mut not_members = outsiders.clone();
+    not_members.push(owner.clone());
     ctx.broadcast(
         vec![rooms::group(&detail.group.id)],
-        vec![owner.clone()],
+        not_members,
         event,
         &wrap(detail.member()),
     )
     .await;
     ctx.broadcast(vec![owner], vec![], event, &wrap(detail.owner()))
         .await;
-    let outsiders: Vec<String> = outsiders.iter().map(|u| rooms::user(u)).collect();
     ctx.broadcast(outsiders, vec![], event, &wrap(detail.public()))
         .await;
     wrap(detail.for_user(ctx.me()))

@@ -316,7 +316,8 @@ async fn handle(ctx: &Ctx, event: &str, data: Value, ack: AckSender) {
                 Value::Object(map) => map,
                 _ => Map::new(),
             };
-            if matches!(kind.failure, Failure::Response(_)) {
+            // Every `-response` says whether it answers a success.
+            if kind.success.is_some_and(|s| s.ends_with("-response")) {
                 payload.insert("ok".into(), Value::Bool(true));
             }
             if let Some(id) = &request_id {
