@@ -182,7 +182,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let sweeper = tokio::spawn(sweep_expired(app.state.store.clone()));
     let pusher = tokio::spawn(push_worker(&app.state)?.run());
     // The peer address feeds the per-address limit on TinCan sign-ins.
-    let router = app.router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let router = app
+        .router
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
     let served = axum::serve(listener, router)
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
