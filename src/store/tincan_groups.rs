@@ -162,7 +162,8 @@ impl Store {
     }
 
     /// Groups a user may list: public ones and their own (member or pending), whose name
-    /// contains `query` (any case), by name then id, after `cursor`; at most `limit`.
+    /// contains `query` (ASCII letters in any case), by name then id, after `cursor`; at most
+    /// `limit`.
     pub async fn tincan_list_groups(
         &self,
         user_id: &str,
@@ -182,7 +183,8 @@ impl Store {
         }
         let mut find = tincan_group::Entity::find().filter(visible);
         if let Some(q) = query.filter(|q| !q.is_empty()) {
-            let pattern = format!("%{}%", escape_like(&q.to_lowercase()));
+            // ASCII only, like SQLite's lower(): a query matches the same names on both stores.
+            let pattern = format!("%{}%", escape_like(&q.to_ascii_lowercase()));
             let name = Expr::expr(Func::lower(Expr::col(tincan_group::Column::Name)));
             find = find.filter(name.like(LikeExpr::new(pattern).escape('\\')));
         }

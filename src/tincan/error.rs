@@ -126,3 +126,36 @@ impl From<PasswordError> for TinCanError {
         Self::Internal(e.into())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_statuses_and_fields() {
+        let invalid = TinCanError::invalid("name", "name is required.");
+        let wire = serde_json::to_value(invalid.wire()).unwrap();
+        assert_eq!(
+            wire,
+            serde_json::json!({ "code": "invalid_payload", "message": "name is required.", "field": "name" })
+        );
+        assert_eq!(invalid.status(), StatusCode::BAD_REQUEST);
+        let hidden = TinCanError::NotFound("group");
+        assert_eq!(
+            serde_json::to_value(hidden.wire()).unwrap(),
+            serde_json::json!({ "code": "not_found", "message": "No group with that id." })
+        );
+        for (e, code, status) in [
+            (TinCanError::Unauthorized, "unauthorized", 401),
+            (TinCanError::Forbidden("no"), "forbidden", 403),
+            (TinCanError::Conflict("taken"), "conflict", 409),
+            (TinCanError::RateLimited, "rate_limited", 429),
+            (TinCanError::OwnerCannotLeave, "owner_cannot_leave", 409),
+        ] {
+            assert_eq!((e.code(), e.status().as_u16()), (code, status));
+        }
+        let internal = TinCanError::from(sea_orm::DbErr::Custom("secret detail".into()));
+        assert_eq!(internal.code(), "internal_error");
+        assert!(!internal.wire().message.contains("secret"));
+    }
+}

@@ -49,7 +49,10 @@ impl LoginLimits {
             *count <= limit
         };
         let ip_ok = ip.is_none_or(|ip| hit(format!("ip:{ip}"), self.per_ip));
-        let user_ok = hit(format!("user:{}", username.to_lowercase()), self.per_user);
+        let user_ok = hit(
+            format!("user:{}", username.to_ascii_lowercase()),
+            self.per_user,
+        );
         ip_ok && user_ok
     }
 }
