@@ -271,3 +271,70 @@ impl Store {
             .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::store::{NewMessage, NewRoom, PUBLIC, temp_store};
+
+    /// What queueing pushes adds to `add_message`: run with
+    /// `cargo test --release --lib add_message_cost -- --ignored --nocapture`.
+    #[tokio::test]
+    #[ignore = "a measurement, not a check"]
+    async fn add_message_cost() {
+        const MESSAGES: usize = 2000;
+        const MEMBERS: usize = 20;
+        for tokens in [0, MEMBERS] {
+            let (_dir, store) = temp_store().await;
+            let members: Vec<String> = (0..MEMBERS).map(|i| format!("m{i}")).collect();
+            let mut all: Vec<&str> = members.iter().map(String::as_str).collect();
+            all.push("author");
+            let room = store
+                .create_room(
+                    NewRoom {
+                        name: "Bench".into(),
+                        description: String::new(),
+                        room_type: PUBLIC,
+                        user_limit: 100,
+                        categories: Vec::new(),
+                        created_by: "sid".into(),
+                        created_by_bubble_id: "author".into(),
+                    },
+                    &all,
+                    None,
+                )
+                .await
+                .unwrap();
+            for m in members.iter().take(tokens) {
+                store
+                    .register_push_token(&format!("tok-{m}"), m, "fcm")
+                    .await
+                    .unwrap();
+            }
+            let present: Vec<Arc<str>> = vec!["author".into()];
+            let fanout = PushFanout {
+                present: &present,
+                collapse_ms: 60_000,
+            };
+            let started = Instant::now();
+            for i in 0..MESSAGES {
+                let new = NewMessage {
+                    room_id: room.id.clone(),
+                    user_id: "sid".into(),
+                    bubble_id: "author".into(),
+                    message_type: "MESSAGE",
+                    content: format!("message {i}"),
+                    target_user: None,
+                    target_user_bubble_id: None,
+                };
+                store.add_message(new, &fanout).await.unwrap().unwrap();
+            }
+            let per = started.elapsed() / MESSAGES as u32;
+            eprintln!(
+                "add_message with {tokens} of {MEMBERS} absent members holding tokens: {per:?}"
+            );
+        }
+    }
+}
