@@ -175,12 +175,13 @@ fn cors(origins: &[String]) -> anyhow::Result<CorsLayer> {
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let addr = config.addr;
     let app = build(config).await?;
+    let worker = push_worker(&app.state)?;
     let listener = tokio::net::TcpListener::bind(addr).await?;
     println!("listening on {}", listener.local_addr()?);
     tracing::info!(addr = %listener.local_addr()?, "serving");
     let io = app.state.io.clone();
     let sweeper = tokio::spawn(sweep_expired(app.state.store.clone()));
-    let pusher = tokio::spawn(push_worker(&app.state)?.run());
+    let pusher = tokio::spawn(worker.run());
     // The peer address feeds the per-address limit on TinCan sign-ins.
     let router = app
         .router
