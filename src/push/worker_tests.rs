@@ -366,3 +366,84 @@ async fn the_running_worker_wakes_when_a_push_is_queued() {
     assert_eq!(queue.metrics.queued.load(Ordering::Relaxed), 1);
     assert_eq!(sender.seen()[0].body, "wake up");
 }
+
+/// The claim on PostgreSQL (`FOR UPDATE SKIP LOCKED`), when `BUBBLE_TEST_PG` names a server: two
+/// workers drain one outbox and every device gets its push exactly once.
+#[tokio::test]
+async fn two_workers_on_postgres_never_send_one_row_twice() {
+    use sea_orm::{ConnectionTrait, Database};
+
+    let Ok(admin_url) = std::env::var("BUBBLE_TEST_PG") else {
+        eprintln!("BUBBLE_TEST_PG not set: skipped");
+        return;
+    };
+    let name = format!("bubble_push_{}", uuid::Uuid::new_v4().simple());
+    let admin = Database::connect(&admin_url).await.unwrap();
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    let base = admin_url.split('?').next().unwrap_or(&admin_url);
+    let url = format!("{}/{name}", &base[..base.rfind('/').unwrap()]);
+    let store = Store::connect(&crate::config::DatabaseArgs {
+        database_url: url,
+        db_connections: 8,
+        log: "warn".into(),
+    })
+    .await
+    .unwrap();
+
+    let room = store
+        .create_room(
+            NewRoom {
+                name: "Night owls".into(),
+                description: String::new(),
+                room_type: PUBLIC,
+                user_limit: 100,
+                categories: Vec::new(),
+                created_by: "sid-author".into(),
+                created_by_bubble_id: "author".into(),
+            },
+            &["author"],
+            None,
+        )
+        .await
+        .unwrap();
+    let members: Vec<String> = (0..40).map(|i| format!("m{i}")).collect();
+    for m in &members {
+        store.add_member(&room.id, m).await.unwrap();
+        store
+            .register_push_token(&format!("tok-{m}"), m, "fcm")
+            .await
+            .unwrap();
+    }
+    let (_, pushes) = say(&store, &room.id, "to everyone", 0).await;
+    assert_eq!(pushes, 40);
+    let (_, pushes) = say(&store, &room.id, "again", 0).await;
+    assert_eq!(pushes, 40, "collapsed into the pending rows");
+    assert_eq!(store.push_outbox_rows().await.unwrap().len(), 40);
+
+    let sender = Arc::new(Scripted {
+        delay: Duration::from_millis(5),
+        ..Default::default()
+    });
+    let small = WorkerConfig { batch: 4, ..fast() };
+    let (a, _) = new_worker(&store, sender.clone(), small.clone());
+    let (b, _) = new_worker(&store, sender.clone(), small);
+    let drain = |w: Worker| async move { while w.run_once().await.unwrap() > 0 {} };
+    tokio::join!(drain(a), drain(b));
+    let mut tokens: Vec<String> = sender.seen().into_iter().map(|p| p.token).collect();
+    tokens.sort();
+    let mut expected: Vec<String> = members.iter().map(|m| format!("tok-{m}")).collect();
+    expected.sort();
+    assert_eq!(tokens, expected, "each device exactly once");
+    assert!(sender.seen().iter().all(|p| p.body == "again"));
+    let rows = store.push_outbox_rows().await.unwrap();
+    assert!(rows.iter().all(|r| r.status == "sent"));
+
+    drop(store);
+    admin
+        .execute_unprepared(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .await
+        .unwrap();
+}
