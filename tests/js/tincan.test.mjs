@@ -1,8 +1,10 @@
 // TinCan end to end: accounts over HTTP (node fetch), then every client message of the spec on
-// `/tincan` with socket.io-client 4.x (`auth: { token }`) and 2.x (`Authorization: Bearer` through
-// `extraHeaders`; 2.x cannot put a query on a non-root namespace).
+// `/tincan` with socket.io-client 4.x (`auth: { token }`) and 2.x, plus a 1.x session
+// (`Authorization: Bearer` through `extraHeaders`; 1.x/2.x cannot put a query on a non-root
+// namespace).
 import { describe, test, before, after, afterEach } from 'node:test';
 import { randomBytes } from 'node:crypto';
+import sio1 from 'sio1';
 import sio2 from 'sio2';
 import { io as sio4 } from 'sio4';
 import {
@@ -69,7 +71,7 @@ function createSocket(gen, server, { token, via = gen === 4 ? 'auth' : 'header',
     else if (via === 'query') opts.query = { token };
     else opts.extraHeaders = { Authorization: `Bearer ${token}` };
   }
-  const sock = gen === 2 ? sio2(url, opts) : sio4(url, opts);
+  const sock = gen === 1 ? sio1(url, opts) : gen === 2 ? sio2(url, opts) : sio4(url, opts);
   sock.gen = gen;
   open.add(sock);
   return sock;
@@ -869,10 +871,10 @@ describe('TinCan on /tincan', { timeout: 120000 }, () => {
     assert.equal(ack2.ok, true, 'no payload is fine for auth/logout');
   });
 
-  test('socket.io-client 2.x over polling and websocket: a whole session with non-ASCII text', async () => {
-    for (const transports of [['polling'], ['websocket']]) {
+  test('socket.io-client 1.x and 2.x over polling and websocket: a whole session with non-ASCII text', async () => {
+    for (const [gen, transports] of [[1, ['polling']], [1, ['websocket']], [2, ['polling']], [2, ['websocket']]]) {
       const { token } = await signUp(server, 'old');
-      const sock = await connect(2, server, token, { transports });
+      const sock = await connect(gen, server, token, { transports });
       const peer = await person('new');
       const group = (await ok(sock, 'group/create', { name: 'Älte Sökets 😀', members: [peer.user.id] })).group;
       assert.equal(group.name, 'Älte Sökets 😀');
