@@ -304,6 +304,8 @@ async fn handle(ctx: &Ctx, event: &str, data: Value, ack: AckSender) {
         .ok()
         .and_then(|f| f.request_id().ok().flatten());
     let outcome = match fields {
+        // Signing out needs nothing from the payload: a malformed one must not keep anyone in.
+        _ if event == "auth/logout" => accounts::socket_logout(ctx).await,
         Ok(f) => match f.request_id() {
             Ok(_) => dispatch(ctx, event, &f).await,
             Err(e) => Err(e),

@@ -869,6 +869,11 @@ describe('TinCan on /tincan', { timeout: 120000 }, () => {
     assertError(await post(server, '/tincan/logout', undefined, { Authorization: `Bearer ${token}` }), 401, 'unauthorized');
     const ack2 = await emitWithAck(kept, 'auth/logout', NO_PAYLOAD);
     assert.equal(ack2.ok, true, 'no payload is fine for auth/logout');
+    const third = (await post(server, '/tincan/login', { username: user.username, password: PASSWORD })).body.token;
+    const s3 = await connect(4, server, third);
+    const s3gone = new Promise((res) => s3.once('disconnect', res));
+    assert.equal((await emitWithAck(s3, 'auth/logout', 'junk')).ok, true, 'a malformed payload still signs out');
+    await within(s3gone, 3000, 'signed out despite the payload');
   });
 
   test('socket.io-client 1.x and 2.x over polling and websocket: a whole session with non-ASCII text', async () => {
