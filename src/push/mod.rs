@@ -198,3 +198,92 @@ impl PushQueue {
         self.wake.notified().await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args() -> PushArgs {
+        PushArgs {
+            fcm_service_account: None,
+            fcm_endpoint: "https://fcm.googleapis.com".into(),
+            apns_key_file: None,
+            apns_key_id: None,
+            apns_team_id: None,
+            apns_topic: None,
+            apns_sandbox: false,
+            push_collapse_ms: 1000,
+        }
+    }
+
+    #[tokio::test]
+    async fn unconfigured_providers_log_and_report_sent() {
+        let senders = Senders::from_config(&args()).unwrap();
+        let push = Push {
+            token: "0123456789abcdef".into(),
+            platform: Platform::Apns,
+            room_id: "r".into(),
+            title: "t".into(),
+            body: "b".into(),
+            data: BTreeMap::new(),
+        };
+        for platform in [Platform::Fcm, Platform::Apns] {
+            let outcome = senders.for_platform(platform).send(&push).await;
+            assert_eq!(outcome, SendOutcome::Sent);
+        }
+    }
+
+    #[test]
+    fn partly_configured_apns_is_refused() {
+        let partial = PushArgs {
+            apns_key_id: Some("ABC123DEFG".into()),
+            ..args()
+        };
+        assert!(Senders::from_config(&partial).is_err());
+        let missing_key = PushArgs {
+            apns_key_file: Some("/nonexistent/AuthKey.p8".into()),
+            apns_key_id: Some("ABC123DEFG".into()),
+            apns_team_id: Some("TEAM123456".into()),
+            apns_topic: Some("org.example.bubble".into()),
+            ..args()
+        };
+        assert!(Senders::from_config(&missing_key).is_err());
+        let missing_account = PushArgs {
+            fcm_service_account: Some("/nonexistent/sa.json".into()),
+            ..args()
+        };
+        assert!(Senders::from_config(&missing_account).is_err());
+    }
+
+    #[test]
+    fn outbox_rows_become_pushes() {
+        let row = push_outbox::Model {
+            id: 1,
+            token: "tok".into(),
+            platform: "apns".into(),
+            bubble_id: "b".into(),
+            room_id: "r".into(),
+            message_id: 9,
+            kind: "message".into(),
+            title: "New message in R".into(),
+            body: "hi".into(),
+            data: r#"{"roomId":"r","messageId":"9","type":"message"}"#.into(),
+            status: "pending".into(),
+            attempts: 0,
+            next_attempt_at: 0,
+            claimed_until: None,
+            last_error: None,
+            created_at: 0,
+            updated_at: 0,
+        };
+        let push = Push::from(&row);
+        assert_eq!(push.platform, Platform::Apns);
+        assert_eq!(push.data["messageId"], "9");
+        assert_eq!(Platform::from_stored("fcm"), Platform::Fcm);
+        let garbled = push_outbox::Model {
+            data: "not json".into(),
+            ..row
+        };
+        assert!(Push::from(&garbled).data.is_empty());
+    }
+}
