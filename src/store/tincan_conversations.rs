@@ -2,7 +2,10 @@
 use std::collections::HashMap;
 
 use entity::{tincan_conversation, tincan_message, tincan_participant};
-use sea_orm::{ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
 use uuid::Uuid;
 
 use super::Store;
@@ -16,7 +19,9 @@ pub struct ConversationRecord {
 }
 
 impl Store {
-    /// Creates a conversation; `participants: None` opens it to every member of the group.
+    /// Creates a conversation; `participants: None` opens it to every member of the group. Its
+    /// `created_at` is later than every other in the group, so listings show them in the order
+    /// they were made.
     pub async fn tincan_create_conversation(
         &self,
         group_id: &str,
@@ -24,7 +29,21 @@ impl Store {
         owner_id: &str,
         participants: Option<Vec<String>>,
     ) -> Result<ConversationRecord, DbErr> {
-        let now = now_ms();
+        let txn = self.tincan_write().await?;
+        let newest: Option<Option<i64>> = tincan_conversation::Entity::find()
+            .select_only()
+            .column_as(
+                Expr::col(tincan_conversation::Column::CreatedAt).max(),
+                "newest",
+            )
+            .filter(tincan_conversation::Column::GroupId.eq(group_id))
+            .into_tuple()
+            .one(&txn)
+            .await?;
+        let now = match newest.flatten() {
+            Some(newest) if newest >= now_ms() => newest + 1,
+            _ => now_ms(),
+        };
         let conversation = tincan_conversation::Model {
             id: Uuid::new_v4().to_string(),
             group_id: group_id.to_owned(),
@@ -34,7 +53,6 @@ impl Store {
             created_at: now,
             updated_at: now,
         };
-        let txn = self.tincan_write().await?;
         tincan_conversation::Entity::insert(tincan_conversation::ActiveModel::from(
             conversation.clone(),
         ))
