@@ -48,6 +48,8 @@ pub const SESSION_COOKIE: &str = "bubble_session";
 const SESSION_INACTIVITY: time::Duration = time::Duration::days(7);
 /// How often expired sessions and API tokens are deleted.
 const SWEEP_EVERY: Duration = Duration::from_secs(5 * 60);
+/// How long shutdown waits for the push worker to settle the pushes it is sending.
+const PUSH_DRAIN: Duration = Duration::from_secs(10);
 
 /// What every handler shares.
 pub struct AppState {
@@ -181,7 +183,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(addr = %listener.local_addr()?, "serving");
     let io = app.state.io.clone();
     let sweeper = tokio::spawn(sweep_expired(app.state.store.clone()));
-    let pusher = tokio::spawn(worker.run());
+    let (stop_pushing, stop) = tokio::sync::watch::channel(false);
+    let pusher = tokio::spawn(worker.run(stop));
     // The peer address feeds the per-address limit on TinCan sign-ins.
     let router = app
         .router
@@ -194,7 +197,13 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         })
         .await;
     sweeper.abort();
-    pusher.abort();
+    // Let the pushes in flight finish, so that a restart does not send them again.
+    let _ = stop_pushing.send(true);
+    if tokio::time::timeout(PUSH_DRAIN, pusher).await.is_err() {
+        tracing::warn!(
+            "push worker still sending at shutdown; its pushes go out after the restart"
+        );
+    }
     served?;
     Ok(())
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use entity::push_outbox;
 use sea_orm::DbErr;
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::backoff::Backoff;
@@ -76,19 +77,25 @@ impl Worker {
         &self.queue.metrics
     }
 
-    /// Runs until the task is aborted: sends whatever is due, then sleeps until the next row is
-    /// due, a new row is queued, or [`WorkerConfig::poll`] passes. Database errors are logged and
-    /// waited out.
-    pub async fn run(self) {
+    /// Runs until `stop` turns true (or its sender is dropped): sends whatever is due, then
+    /// sleeps until the next row is due, a new row is queued, or [`WorkerConfig::poll`] passes.
+    /// A batch being sent when `stop` turns is finished and settled first. Database errors are
+    /// logged and waited out.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let mut last_prune: Option<tokio::time::Instant> = None;
         loop {
+            if *stop.borrow_and_update() {
+                return;
+            }
             match self.run_once().await {
                 Ok(0) => {}
                 Ok(_) => continue,
                 Err(e) => {
                     tracing::warn!(error = %e, "push worker: claiming failed");
-                    tokio::time::sleep(self.config.poll).await;
-                    continue;
+                    tokio::select! {
+                        _ = tokio::time::sleep(self.config.poll) => continue,
+                        _ = stop.changed() => return,
+                    }
                 }
             }
             if last_prune.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
@@ -109,6 +116,7 @@ impl Worker {
             tokio::select! {
                 _ = self.queue.woken() => {}
                 _ = tokio::time::sleep(wait) => {}
+                _ = stop.changed() => return,
             }
         }
     }

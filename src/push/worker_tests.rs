@@ -350,7 +350,8 @@ async fn the_running_worker_wakes_when_a_push_is_queued() {
         ..fast()
     };
     let (worker, queue) = new_worker(&store, sender.clone(), config);
-    let task = tokio::spawn(worker.run());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(worker.run(stopped));
     tokio::time::sleep(Duration::from_millis(50)).await;
     let (_, pushes) = say(&store, &room_id, "wake up", 0).await;
     queue.queued(pushes);
@@ -362,7 +363,11 @@ async fn the_running_worker_wakes_when_a_push_is_queued() {
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    task.abort();
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(2), task)
+        .await
+        .expect("the worker stops when told")
+        .unwrap();
     assert_eq!(queue.metrics.queued.load(Ordering::Relaxed), 1);
     assert_eq!(sender.seen()[0].body, "wake up");
 }
