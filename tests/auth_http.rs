@@ -129,8 +129,15 @@ impl Drop for Server {
     }
 }
 
+/// reqwest is built without a default TLS provider (the server picks ring); plain HTTP still
+/// needs one installed.
+fn tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// A client that keeps cookies, like a browser.
 fn browser() -> Client {
+    tls_provider();
     Client::builder()
         .cookie_store(true)
         .build()
@@ -139,6 +146,7 @@ fn browser() -> Client {
 
 /// A client without cookies, like a native app.
 fn app() -> Client {
+    tls_provider();
     Client::new()
 }
 
