@@ -110,6 +110,15 @@ pub fn hand_over(s: &SocketRef) {
     }
 }
 
+/// Why a connection was refused; the client sees the code as its connect error.
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    #[error("unauthorized")]
+    Unauthorized,
+    #[error("internal_error")]
+    Internal(#[from] sea_orm::DbErr),
+}
+
 /// Extractor that puts the event on its socket's inbox while the packet is decoded, that is in
 /// arrival order. The handler it belongs to does nothing.
 pub struct Queued;

@@ -20,7 +20,7 @@ use socketioxide::socket::{Sid, Socket};
 use uuid::Uuid;
 
 use crate::AppState;
-use crate::inbox::{self, Job, Mailbox};
+use crate::inbox::{self, Job, Mailbox, Refused};
 use crate::presence::{BubbleId, Conn, Ns};
 use crate::wire;
 
@@ -57,15 +57,6 @@ fn register_ns(app: &Arc<AppState>, ns: Ns) {
         }
     };
     app.io.ns(ns.path(), on_connect.with(identify));
-}
-
-/// Why a connection was refused; the client sees the code as its connect error.
-#[derive(Debug, thiserror::Error)]
-enum Refused {
-    #[error("unauthorized")]
-    Unauthorized,
-    #[error("internal_error")]
-    Internal(#[from] sea_orm::DbErr),
 }
 
 /// Connect middleware: runs before the client hears it is connected. Resolves the person, opens

@@ -28,7 +28,7 @@ use socketioxide::socket::Socket;
 
 use crate::AppState;
 use crate::config::TinCanArgs;
-use crate::inbox::{self, Job, Mailbox};
+use crate::inbox::{self, Job, Mailbox, Refused};
 use crate::store::Store;
 use crate::wire;
 
@@ -88,15 +88,6 @@ pub fn register(app: &Arc<AppState>) {
         }
     };
     app.io.ns(NS, on_connect.with(authenticate));
-}
-
-/// Why a connection was refused; the client sees the code as its connect error.
-#[derive(Debug, thiserror::Error)]
-enum Refused {
-    #[error("unauthorized")]
-    Unauthorized,
-    #[error("internal_error")]
-    Internal(#[from] sea_orm::DbErr),
 }
 
 /// Connect middleware: finds the user of the token, puts the socket in its rooms, and opens its
