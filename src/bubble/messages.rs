@@ -105,8 +105,10 @@ async fn store(
         target_user_bubble_id,
     };
     let present = ctx.app.presence.people_in(&new.room_id);
+    let author_name = ctx.name();
     let fanout = PushFanout {
         present: &present,
+        author_name: author_name.as_deref(),
         collapse_ms: i64::try_from(ctx.app.config.push.push_collapse_ms).unwrap_or(i64::MAX),
     };
     let added = ctx

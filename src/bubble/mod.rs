@@ -67,10 +67,13 @@ async fn accept(
     s: SocketRef,
     auth: Option<Value>,
 ) -> Result<(), Refused> {
-    let bubble_id: BubbleId = match ns {
+    let (bubble_id, name): (BubbleId, Option<String>) = match ns {
         Ns::Root => match bubble_token(s.req_parts().uri.query().unwrap_or("")) {
-            Some(token) => app.store.person_for_token(token).await?.into(),
-            None => Uuid::new_v4().to_string().into(),
+            Some(token) => {
+                let person = app.store.person_for_token(token).await?;
+                (person.bubble_id.into(), person.name)
+            }
+            None => (Uuid::new_v4().to_string().into(), None),
         },
         Ns::Counsellor => {
             let token = auth
@@ -83,14 +86,14 @@ async fn accept(
             s.extensions.insert(CounsellorIdentity {
                 account_id: account.id.clone(),
                 username: account.username,
-                name: account.name,
+                name: account.name.clone(),
             });
-            account.id.into()
+            (account.id.into(), Some(account.name))
         }
     };
     let mailbox = inbox::open(&s, app.config.max_queued_events, overflow);
     let conn = Conn { ns, sid: s.id };
-    tokio::spawn(run_socket(app, conn, bubble_id, mailbox));
+    tokio::spawn(run_socket(app, conn, bubble_id, name, mailbox));
     Ok(())
 }
 
@@ -112,7 +115,13 @@ fn overflow(s: &Arc<Socket<LocalAdapter>>, _event: &str, ack: AckSender) {
 
 /// The socket's task: waits for the connection, restores the person's rooms, then handles the
 /// inbox in order until the disconnect.
-async fn run_socket(app: Arc<AppState>, conn: Conn, bubble_id: BubbleId, mut mailbox: Mailbox) {
+async fn run_socket(
+    app: Arc<AppState>,
+    conn: Conn,
+    bubble_id: BubbleId,
+    name: Option<String>,
+    mut mailbox: Mailbox,
+) {
     // No socket means it never connected: nothing to do.
     let Some(socket) = mailbox.connected().await else {
         return;
@@ -124,6 +133,7 @@ async fn run_socket(app: Arc<AppState>, conn: Conn, bubble_id: BubbleId, mut mai
         socket,
         app,
         bubble_id,
+        name: std::sync::Mutex::new(name),
     };
     ctx.app.presence.connect(ctx.conn, ctx.bubble_id.clone());
     if let Err(e) = rooms::rejoin(&ctx).await {
@@ -224,6 +234,8 @@ pub struct Ctx {
     pub bubble_id: BubbleId,
     /// The signed-in counsellor, on `/counsellor`.
     pub counsellor: Option<CounsellorIdentity>,
+    /// The person's display name, once they chose one (or the counsellor's).
+    pub name: std::sync::Mutex<Option<String>>,
 }
 
 impl Ctx {
@@ -234,6 +246,11 @@ impl Ctx {
             .room(room_id)
             .await?
             .ok_or(BubbleError::RoomIdNotFound)
+    }
+
+    /// The person's display name, if they chose one.
+    pub fn name(&self) -> Option<String> {
+        self.name.lock().map(|n| n.clone()).unwrap_or_default()
     }
 
     /// Sends to every other socket in the room, on both namespaces.

@@ -14,6 +14,9 @@ pub async fn set_user_name(ctx: &Ctx, p: Payload) -> Outcome {
         BubbleError::InvalidNewName,
     )?;
     ctx.app.store.set_name(&ctx.bubble_id, name).await?;
+    if let Ok(mut known) = ctx.name.lock() {
+        *known = Some(name.to_owned());
+    }
     let payload = json!({
         "userId": ctx.sid.to_string(),
         "newName": name,

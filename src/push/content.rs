@@ -40,17 +40,24 @@ pub struct Content {
 }
 
 /// The push for a new message or reaction in a room. For a reaction `text` is the reaction
-/// (`CHEER`, …); the body never says who reacted, as the lock screen may be seen by anyone.
+/// (`CHEER`, …) and the body says who reacted: the display name they chose in the app, or
+/// "Someone" (people are anonymous until they pick a name).
 pub fn for_message(
     kind: Kind,
     room_id: &str,
     room_name: &str,
     message_id: i64,
     text: &str,
+    author_name: Option<&str>,
 ) -> Content {
     let body = match kind {
         Kind::Message => truncate(text, MAX_BODY_CHARS),
-        Kind::Reaction => truncate(&format!("Someone reacted with {text}"), MAX_BODY_CHARS),
+        Kind::Reaction => {
+            let who = author_name
+                .filter(|n| !n.trim().is_empty())
+                .unwrap_or("Someone");
+            truncate(&format!("{who} reacted with {text}"), MAX_BODY_CHARS)
+        }
     };
     let data = json!({
         "roomId": room_id,
@@ -112,7 +119,7 @@ mod tests {
 
     #[test]
     fn message_content() {
-        let c = for_message(Kind::Message, "r1", "Study group", 42, "hi there");
+        let c = for_message(Kind::Message, "r1", "Study group", 42, "hi there", None);
         assert_eq!(c.title, "New message in Study group");
         assert_eq!(c.body, "hi there");
         let data: serde_json::Value = serde_json::from_str(&c.data).unwrap();
@@ -124,8 +131,10 @@ mod tests {
 
     #[test]
     fn reaction_content_says_someone_reacted() {
-        let c = for_message(Kind::Reaction, "r1", "Room", 7, "CHEER");
+        let c = for_message(Kind::Reaction, "r1", "Room", 7, "CHEER", None);
         assert_eq!(c.body, "Someone reacted with CHEER");
+        let named = for_message(Kind::Reaction, "r1", "Room", 7, "THANK", Some("Kim 🌱"));
+        assert_eq!(named.body, "Kim 🌱 reacted with THANK");
         let data: serde_json::Value = serde_json::from_str(&c.data).unwrap();
         assert_eq!(data["type"], "reaction");
         assert_eq!(Kind::of_message_type("REACTION"), Kind::Reaction);

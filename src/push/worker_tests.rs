@@ -130,6 +130,7 @@ async fn say(store: &Store, room_id: &str, text: &str, collapse_ms: i64) -> (i64
             &PushFanout {
                 present: &present,
                 collapse_ms,
+                author_name: None,
             },
         )
         .await

@@ -9,9 +9,9 @@ use super::Store;
 use crate::clock::now_ms;
 
 impl Store {
-    /// The bubbleId of the person holding `token` (a UUID), created on first sight. Only a hash of
-    /// the token is stored.
-    pub async fn person_for_token(&self, token: Uuid) -> Result<String, DbErr> {
+    /// The person holding `token` (a UUID), created on first sight. Only a hash of the token is
+    /// stored.
+    pub async fn person_for_token(&self, token: Uuid) -> Result<person::Model, DbErr> {
         let hash = hex::encode(Sha256::digest(token.hyphenated().to_string().as_bytes()));
         if let Some(found) = self.find_by_token_hash(&hash).await? {
             return Ok(found);
@@ -35,12 +35,11 @@ impl Store {
             .ok_or_else(|| DbErr::RecordNotFound("person just inserted".into()))
     }
 
-    async fn find_by_token_hash(&self, hash: &str) -> Result<Option<String>, DbErr> {
-        Ok(person::Entity::find()
+    async fn find_by_token_hash(&self, hash: &str) -> Result<Option<person::Model>, DbErr> {
+        person::Entity::find()
             .filter(person::Column::TokenHash.eq(hash))
             .one(&self.db)
-            .await?
-            .map(|p| p.bubble_id))
+            .await
     }
 
     /// Stores the display name of a person.

@@ -27,6 +27,8 @@ pub const FAILED: &str = "failed";
 pub struct PushFanout<'a> {
     pub present: &'a [Arc<str>],
     pub collapse_ms: i64,
+    /// The author's display name, said in a reaction's push.
+    pub author_name: Option<&'a str>,
 }
 
 /// Placeholders in the backend's syntax: `?` for SQLite, `$1`, `$2`, … for PostgreSQL. Each
@@ -75,6 +77,7 @@ pub(super) async fn enqueue_for_message<C: ConnectionTrait>(
         room_name,
         message.id,
         &message.content,
+        fanout.author_name,
     );
     let now = Ord::max(message.created_at, crate::clock::now_ms());
     let mut p = Params::new(txn.get_database_backend());
@@ -317,6 +320,7 @@ mod tests {
             let fanout = PushFanout {
                 present: &present,
                 collapse_ms: 60_000,
+                author_name: None,
             };
             let started = Instant::now();
             for i in 0..MESSAGES {

@@ -226,6 +226,13 @@ describe('push notifications through FCM', { timeout: 120000 }, () => {
     assert.equal(reaction.notification.body, 'Someone reacted with CHEER');
     assert.equal(reaction.data.type, 'reaction');
     assert.equal(reaction.data.roomId, room.roomId);
+
+    // Once the reactor has chosen a name, the push says who reacted.
+    await request(a.sock, 'set_user_name', { newName: 'Kim 🌱' }, { reply: null });
+    await request(a.sock, 'add_reaction', { roomId: room.roomId, reaction: 'THANK', targetUser: 'someone' },
+      { match: (p) => p.sentByMe === true });
+    await waitUntil(() => fake.sends(devB).length === 3, 5000, 'a push for the named reaction');
+    assert.equal(fake.sends(devB)[2].message.notification.body, 'Kim 🌱 reacted with THANK');
     assert.ok(fake.tokenRequests() >= 1, 'an access token was fetched through token_uri');
   });
 
