@@ -56,6 +56,8 @@ pub struct AppState {
     pub config: Config,
     pub store: Store,
     pub presence: Presence,
+    /// The newest messages of rooms, as sent.
+    pub recent: bubble::RecentMessages,
     pub io: SocketIo,
     pub tincan: tincan::TinCan,
     /// Rings the push worker when messages queue pushes; holds the push counters.
@@ -84,6 +86,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         config,
         store,
         presence: Presence::default(),
+        recent: bubble::RecentMessages::default(),
         io,
         tincan: tin_can,
         push: Arc::default(),

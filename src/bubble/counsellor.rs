@@ -1,6 +1,7 @@
 //! Counsellors on `/` (the old apps' way), matching, issues and reports.
 use serde_json::{Value, json};
 
+use super::recent;
 use super::views::{IssueView, RoomDetail};
 use super::{BubbleError, Ctx, Outcome, Payload, Reply, wire};
 use crate::store::{IssueType, NewIssue, NewReport, NewRoom, PRIVATE};
@@ -83,20 +84,17 @@ pub async fn find_counsellor(ctx: &Ctx) -> Outcome {
         let _ = presence.join(&room.id, &room.name, claim.conn, None);
         counsellor.join(room.id.clone());
     }
-    let detail = RoomDetail::new(&room, &[], presence.snapshot(&room.id));
-    let counsellor = [
+    let detail = RoomDetail::new(&room, recent::none(), presence.snapshot(&room.id)).with([
         ("counsellorId", json!(claim.counsellor_id)),
         ("counsellorName", json!(claim.name)),
-    ];
-    let [id, name] = counsellor.clone();
+    ]);
+    let reply = Reply::new("find_counsellor", &detail);
     let to_counsellor = detail.with([
-        id,
-        name,
         ("userId", json!(ctx.sid.to_string())),
         ("bubbleId", json!(&*ctx.bubble_id)),
     ]);
     ctx.emit_to(claim.conn, "find_counsellor", &to_counsellor);
-    Ok(Some(Reply::new("find_counsellor", detail.with(counsellor))))
+    Ok(Some(reply))
 }
 
 fn issue(ctx: &Ctx, issue_type: IssueType, counsellor_id: Option<&str>) -> NewIssue {

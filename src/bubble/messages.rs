@@ -142,5 +142,5 @@ async fn deliver<const N: usize>(
     }
     ctx.to_others(&stored.room_id, event, &payload).await;
     payload["sentByMe"] = json!(true);
-    Ok(Some(Reply { event, payload }))
+    Ok(Some(Reply::new(event, payload)))
 }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use entity::room;
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use socketioxide::adapter::LocalAdapter;
 use socketioxide::extract::{AckSender, SocketRef, TryData};
@@ -30,11 +31,13 @@ mod messages;
 mod moderation;
 mod payload;
 mod people;
+mod recent;
 mod rooms;
 mod views;
 
 pub use error::BubbleError;
 pub use payload::Payload;
+pub use recent::RecentMessages;
 
 /// The namespace path.
 pub const NS: &str = "/";
@@ -156,12 +159,13 @@ async fn run_socket(
 /// What the sender gets back on success: an event, also used as the acknowledgement.
 pub struct Reply {
     pub event: &'static str,
-    pub payload: Value,
+    /// Serialized once, for the event and the acknowledgement alike.
+    pub payload: Box<RawValue>,
 }
 
 impl Reply {
     pub fn new(event: &'static str, payload: impl Serialize) -> Self {
-        let payload = serde_json::to_value(payload).unwrap_or(Value::Null);
+        let payload = wire::ascii_json(&payload);
         Self { event, payload }
     }
 }
@@ -207,9 +211,8 @@ async fn handle(ctx: &Ctx, event: &str, p: Payload, ack: AckSender) {
     };
     match outcome {
         Ok(Some(reply)) => {
-            let payload = wire::ascii_json(&reply.payload);
-            let _ = ctx.socket.emit(reply.event, &payload);
-            let _ = ack.send(&payload);
+            let _ = ctx.socket.emit(reply.event, &reply.payload);
+            let _ = ack.send(&reply.payload);
         }
         Ok(None) => {
             let _ = ack.send(&json!({}));

@@ -1,7 +1,10 @@
 //! Room events: create, join, exit, list, view, typing, and a socket's arrival and departure.
+use std::collections::HashSet;
+
 use serde::Serialize;
 use serde_json::json;
 
+use super::recent;
 use super::views::RoomDetail;
 use super::{BubbleError, Ctx, Outcome, Payload, Reply, wire};
 use crate::clock::now_ms;
@@ -62,7 +65,7 @@ pub async fn create_room(ctx: &Ctx, p: Payload) -> Outcome {
     let here = ctx.app.presence.snapshot(&room.id);
     Ok(Some(Reply::new(
         "create_room",
-        RoomDetail::new(&room, &[], here),
+        RoomDetail::new(&room, recent::none(), here),
     )))
 }
 
@@ -95,9 +98,8 @@ pub async fn join_room(ctx: &Ctx, p: Payload) -> Outcome {
         ctx.to_others(&room.id, "join_room", &PersonEvent::of(ctx, &room.id))
             .await;
     }
-    let messages = store.recent_messages(&room.id).await?;
-    let detail = RoomDetail::new(&room, &messages, presence.snapshot(&room.id));
-    let payload = detail.with([
+    let messages = ctx.app.recent.of(store, &room).await?;
+    let payload = RoomDetail::new(&room, messages, presence.snapshot(&room.id)).with([
         ("userId", json!(ctx.sid.to_string())),
         ("bubbleId", json!(&*ctx.bubble_id)),
     ]);
@@ -143,11 +145,14 @@ pub async fn list_rooms(ctx: &Ctx) -> Outcome {
     rooms.sort_by_key(|r| (r.room_type != HOT, r.last_active));
     let mut listed = Vec::with_capacity(rooms.len());
     for room in &rooms {
-        let messages = store.recent_messages(&room.id).await?;
-        let detail = RoomDetail::new(room, &messages, presence.snapshot(&room.id));
-        listed.push(serde_json::to_value(detail).unwrap_or_default());
+        let messages = ctx.app.recent.of(store, room).await?;
+        listed.push(RoomDetail::new(room, messages, presence.snapshot(&room.id)));
     }
-    Ok(Some(Reply::new("list_rooms", listed)))
+    let reply = Reply::new("list_rooms", &listed);
+    // Rooms that dropped out of the list leave the cache, which so stays about the list's size.
+    let ids: HashSet<&str> = rooms.iter().map(|r| r.id.as_str()).collect();
+    ctx.app.recent.retain(|id| ids.contains(id));
+    Ok(Some(reply))
 }
 
 pub async fn view_room(ctx: &Ctx, p: Payload) -> Outcome {
@@ -159,8 +164,8 @@ pub async fn view_room(ctx: &Ctx, p: Payload) -> Outcome {
     {
         return Err(BubbleError::UserNotInRoom);
     }
-    let messages = store.recent_messages(&room.id).await?;
-    let detail = RoomDetail::new(&room, &messages, presence.snapshot(&room.id));
+    let messages = ctx.app.recent.of(store, &room).await?;
+    let detail = RoomDetail::new(&room, messages, presence.snapshot(&room.id));
     Ok(Some(Reply::new("view_room", detail)))
 }
 

@@ -1,7 +1,9 @@
 //! The shapes the apps read: `Room`, `Message`, issues.
 use entity::{issue, message, room};
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
+
+use super::recent::MessagesJson;
 
 use crate::clock::Iso;
 use crate::presence::Snapshot;
@@ -51,28 +53,29 @@ impl<'a> RoomView<'a> {
 pub struct RoomDetail<'a> {
     #[serde(flatten)]
     pub room: RoomView<'a>,
-    pub messages: Vec<MessageView<'a>>,
+    pub messages: MessagesJson,
     pub participants: Vec<String>,
+    /// Keys some events add (`userId`, `counsellorId`, …).
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 impl<'a> RoomDetail<'a> {
-    pub fn new(room: &'a room::Model, messages: &'a [message::Model], here: Snapshot) -> Self {
+    pub fn new(room: &'a room::Model, messages: MessagesJson, here: Snapshot) -> Self {
         Self {
             room: RoomView::new(room, here.num_users),
-            messages: messages.iter().map(MessageView::from).collect(),
+            messages,
             participants: here.participants,
+            extra: Map::new(),
         }
     }
 
-    /// As a JSON object with `extra` keys added.
-    pub fn with<const N: usize>(&self, extra: [(&str, Value); N]) -> Value {
-        let mut value = serde_json::to_value(self).unwrap_or_default();
-        if let Value::Object(map) = &mut value {
-            for (key, v) in extra {
-                map.insert(key.to_owned(), v);
-            }
+    /// The same with `extra` keys added.
+    pub fn with<const N: usize>(mut self, extra: [(&str, Value); N]) -> Self {
+        for (key, value) in extra {
+            self.extra.insert(key.to_owned(), value);
         }
-        value
+        self
     }
 }
 
