@@ -1,0 +1,118 @@
+//! `bubble-bench`: a load generator for the Bubble server, and a comparison with the Node.js
+//! reference in `bench/node-reference/`.
+//!
+//! Every simulated client is one raw websocket speaking socket.io itself ([`sio`]), driven by
+//! one task, so that tens of thousands fit in this process. Latencies go to HDR histograms
+//! ([`report`]); the server's CPU and memory are read from `/proc` ([`server`]). One module per
+//! scenario: [`fanout`] (and `step`), [`ingest`], [`idle`], [`list`]; [`compare`] runs them
+//! against both servers.
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+mod compare;
+mod fanout;
+mod idle;
+mod ingest;
+mod list;
+mod report;
+mod server;
+mod sio;
+
+use server::Server;
+use sio::Eio;
+
+/// Load generator for the Bubble socket.io server.
+///
+/// By default each run starts its own server: the `bubble` binary next to this one (or
+/// `--server`) on 127.0.0.1, a free port and a fresh SQLite file, stopped afterwards. With
+/// `--url` it drives a server that is already running instead (give `--pid` for its CPU and
+/// memory). Traffic only ever goes to the server's address; every run is bounded in time.
+#[derive(Parser)]
+#[command(name = "bubble-bench", version)]
+struct Cli {
+    #[command(flatten)]
+    target: Target,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Target {
+    /// Drive the server already running at this URL (e.g. http://127.0.0.1:3000) instead of
+    /// starting one.
+    #[arg(long, global = true)]
+    url: Option<String>,
+    /// Process id of the server at `--url`, for its CPU time and memory from /proc.
+    #[arg(long, global = true, requires = "url")]
+    pid: Option<u32>,
+    /// The `bubble` binary to start [default: `bubble` next to this executable].
+    #[arg(long, global = true)]
+    server: Option<PathBuf>,
+    /// Database of a started `bubble` [default: a fresh SQLite file in a temporary directory].
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+    /// Engine.IO generation of the simulated clients: 4 (socket.io-client 3+) or 3 (1.x/2.x).
+    #[arg(long, global = true, value_enum, default_value = "4")]
+    eio: Eio,
+}
+
+impl Target {
+    fn bubble_binary(&self) -> PathBuf {
+        self.server.clone().unwrap_or_else(|| {
+            std::env::current_exe()
+                .ok()
+                .and_then(|exe| Some(exe.parent()?.join("bubble")))
+                .unwrap_or_else(|| PathBuf::from("bubble"))
+        })
+    }
+
+    /// The server to drive: the one at `--url`, or a fresh `bubble`.
+    fn server(&self) -> anyhow::Result<Server> {
+        match &self.url {
+            Some(url) => Ok(Server::existing(url, self.pid)),
+            None => Server::start_bubble(&self.bubble_binary(), self.database_url.as_deref()),
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Rooms of members all sending at a set rate: deliveries/s, send-to-receive latency,
+    /// errors, server CPU and peak RSS.
+    Fanout(fanout::FanoutArgs),
+    /// Senders alone in their rooms, each sending as fast as acknowledged: stored messages/s.
+    Ingest(ingest::IngestArgs),
+    /// Idle connections with `bubble=<uuid>` tokens: server RSS per connection.
+    Idle(idle::IdleArgs),
+    /// Rooms full of messages, clients polling `list_rooms`: answer latency and server CPU.
+    List(list::ListArgs),
+    /// Fan-out stepped up until the p99 passes a threshold; reports the last good step and the
+    /// latency at half the highest delivery rate.
+    Step(fanout::StepArgs),
+    /// The scenarios against `bubble` and the Node.js reference, alternating, as a table.
+    Compare(compare::CompareArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let t = &cli.target;
+        let report = match &cli.command {
+            Command::Fanout(a) => fanout::run(&t.server()?, t.eio, a).await?,
+            Command::Ingest(a) => ingest::run(&t.server()?, t.eio, a).await?,
+            Command::Idle(a) => idle::run(&t.server()?, t.eio, a).await?,
+            Command::List(a) => list::run(&t.server()?, t.eio, a).await?,
+            Command::Step(a) => fanout::step(&t.server()?, t.eio, a).await?,
+            Command::Compare(a) => {
+                compare::run(t, a).await?;
+                return Ok(());
+            }
+        };
+        report.print();
+        anyhow::Ok(())
+    })
+}
