@@ -61,6 +61,14 @@ pub struct Config {
     )]
     pub session_secure: bool,
 
+    /// Counsellor sign-in attempts (`POST /auth`) allowed per client address per minute.
+    #[arg(long, env = "BUBBLE_AUTH_LOGIN_PER_IP", default_value_t = 10)]
+    pub auth_login_per_ip: u32,
+
+    /// Counsellor sign-in attempts (`POST /auth`) allowed per username per minute.
+    #[arg(long, env = "BUBBLE_AUTH_LOGIN_PER_USER", default_value_t = 5)]
+    pub auth_login_per_user: u32,
+
     #[command(flatten)]
     pub push: PushArgs,
 }

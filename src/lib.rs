@@ -58,6 +58,8 @@ pub struct AppState {
     pub presence: Presence,
     /// The newest messages of rooms, as sent.
     pub recent: bubble::RecentMessages,
+    /// Counsellor sign-in attempts, per address and per username.
+    pub sign_in_limits: auth::rate_limit::LoginLimits,
     pub io: SocketIo,
     pub tincan: tincan::TinCan,
     /// Rings the push worker when messages queue pushes; holds the push counters.
@@ -82,11 +84,14 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     let cors = cors(&config.cors_origins)?;
     let sessions = session_layer(&config, &store);
     let tin_can = tincan::TinCan::new(&config.tincan);
+    let sign_in_limits =
+        auth::rate_limit::LoginLimits::new(config.auth_login_per_ip, config.auth_login_per_user);
     let state = Arc::new(AppState {
         config,
         store,
         presence: Presence::default(),
         recent: bubble::RecentMessages::default(),
+        sign_in_limits,
         io,
         tincan: tin_can,
         push: Arc::default(),

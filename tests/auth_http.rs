@@ -329,6 +329,34 @@ async fn bad_credentials_look_the_same() {
 }
 
 #[tokio::test]
+async fn sign_in_attempts_are_limited_per_username_and_address() {
+    let db = Db::new();
+    add(&db, "alice", "Alice", "correct horse battery");
+    let server = Server::start_with(
+        &db,
+        &["--auth-login-per-user", "3", "--auth-login-per-ip", "5"],
+    );
+    for _ in 0..3 {
+        let resp = sign_in(&app(), &server, "alice", "wrong password").await;
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    }
+    // The fourth try on one name is refused, even with the right password.
+    let resp = sign_in(&app(), &server, "Alice", "correct horse battery").await;
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["code"], "rate_limited");
+    // Other names from the same address, up to the address's limit.
+    let resp = sign_in(&app(), &server, "bob", "whatever pw").await;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    let resp = sign_in(&app(), &server, "carol", "whatever pw").await;
+    assert_eq!(
+        resp.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "sixth try from one address"
+    );
+}
+
+#[tokio::test]
 async fn malformed_sign_in_is_invalid_payload() {
     let db = Db::new();
     let server = Server::start(&db);

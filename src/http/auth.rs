@@ -2,13 +2,15 @@
 //!
 //! Signing in sets the session cookie (for the web app) and also returns an API token (for
 //! native apps, which send it as `Authorization: Bearer` or socket.io `auth: { token }`).
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::State;
+use axum::extract::connect_info::ConnectInfo;
 use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use entity::counsellor_account;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -67,6 +69,7 @@ struct Me {
 /// verification like a known one, and fails with the same answer.
 async fn sign_in(
     State(app): State<Arc<AppState>>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     session: Session,
     body: Result<Json<Map<String, Value>>, JsonRejection>,
 ) -> Result<Json<SignedIn>, HttpError> {
@@ -78,6 +81,10 @@ async fn sign_in(
     } = serde_json::from_value(Value::Object(body)).map_err(|e| {
         HttpError::InvalidPayload(format!("Expected {{ username, password }}: {e}"))
     })?;
+    let ip = peer.map(|Extension(ConnectInfo(addr))| addr.ip());
+    if !app.sign_in_limits.allow(ip, typed.trim()) {
+        return Err(HttpError::RateLimited);
+    }
     let name = username::normalize(&typed).unwrap_or_default();
     let account = app.store.account_by_username(&name).await?;
     let stored = account.as_ref().map(|a| a.password_hash.clone());

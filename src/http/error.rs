@@ -18,6 +18,9 @@ pub enum HttpError {
     /// No valid credentials. One message for every cause, so that it reveals nothing.
     #[error("Wrong username or password, or not signed in.")]
     Unauthorized,
+    /// Too many sign-in attempts from this address or for this username; try again in a minute.
+    #[error("Too many sign-in attempts; try again in a minute.")]
+    RateLimited,
     #[error("Something went wrong on the server.")]
     Internal(#[source] anyhow::Error),
 }
@@ -27,6 +30,7 @@ impl HttpError {
         match self {
             Self::InvalidPayload(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -35,6 +39,7 @@ impl HttpError {
         match self {
             Self::InvalidPayload(_) => "invalid_payload",
             Self::Unauthorized => "unauthorized",
+            Self::RateLimited => "rate_limited",
             Self::Internal(_) => "internal_error",
         }
     }

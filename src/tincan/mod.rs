@@ -14,7 +14,7 @@
 //!
 //! Modules, one per family: [`accounts`] (HTTP register/login/logout), [`groups`],
 //! [`conversations`], [`messages`], [`typing`]; with [`payload`] (lenient decoding), [`views`]
-//! (wire shapes), [`rooms`] (who hears what), [`error`] (codes) and [`rate_limit`] (sign-ins).
+//! (wire shapes), [`rooms`] (who hears what), [`error`] (codes).
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,7 +38,6 @@ mod error;
 mod groups;
 mod messages;
 mod payload;
-mod rate_limit;
 mod rooms;
 mod typing;
 mod views;
@@ -53,7 +52,7 @@ pub const NS: &str = "/tincan";
 /// TinCan's shared state: settings, sign-in limits and typing timers.
 pub struct TinCan {
     pub token_ttl: Duration,
-    limits: rate_limit::LoginLimits,
+    limits: crate::auth::rate_limit::LoginLimits,
     typing: typing::Typing,
 }
 
@@ -61,7 +60,10 @@ impl TinCan {
     pub fn new(args: &TinCanArgs) -> Self {
         Self {
             token_ttl: args.token_ttl,
-            limits: rate_limit::LoginLimits::new(args.login_per_ip, args.login_per_user),
+            limits: crate::auth::rate_limit::LoginLimits::new(
+                args.login_per_ip,
+                args.login_per_user,
+            ),
             typing: typing::Typing::new(Duration::from_millis(args.typing_timeout_ms)),
         }
     }
