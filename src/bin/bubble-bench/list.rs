@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use anyhow::Context;
 use tokio::sync::Semaphore;
 use tokio::time::{Instant, MissedTickBehavior};
 
@@ -38,7 +39,7 @@ pub struct ListArgs {
 }
 
 /// Fills the server: `rooms` rooms with `messages` messages each, written by 16 clients that keep
-/// up to 64 messages in flight; the writers then disconnect (their rooms stay open).
+/// up to 16 messages in flight; the writers then disconnect (their rooms stay open).
 async fn seed(server: &Server, eio: Eio, args: &ListArgs) -> anyhow::Result<Duration> {
     let started = Instant::now();
     let writers = 16.min(args.rooms.max(1));
@@ -72,7 +73,7 @@ async fn seed(server: &Server, eio: Eio, args: &ListArgs) -> anyhow::Result<Dura
                 for _ in 0..messages {
                     client.emit_ack("add_message", &data).await?;
                     in_flight += 1;
-                    while in_flight >= 64 {
+                    while in_flight >= 16 {
                         if let Incoming::Ack(..) = client.recv().await? {
                             in_flight -= 1;
                         }
@@ -89,7 +90,8 @@ async fn seed(server: &Server, eio: Eio, args: &ListArgs) -> anyhow::Result<Dura
         }));
     }
     for t in tasks {
-        t.await??;
+        t.await?
+            .with_context(|| format!("seeding, after {:?}", started.elapsed()))?;
     }
     Ok(started.elapsed())
 }

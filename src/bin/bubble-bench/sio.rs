@@ -119,6 +119,10 @@ impl Client {
             if t.starts_with("44") {
                 bail!("connection refused: {t}");
             }
+            // The server's first ping may come before the connect answer.
+            if t.as_str() == "2" {
+                client.send("3".into()).await?;
+            }
         }
     }
 
@@ -169,7 +173,7 @@ impl Client {
             match bytes.first() {
                 Some(b'2') => self.send("3".into()).await?,
                 Some(b'3') => {}
-                Some(b'1') => bail!("server closed the session"),
+                Some(b'1') => bail!("server closed the session: {text}"),
                 Some(b'4') => match bytes.get(1) {
                     Some(b'2') => return Ok(Incoming::Event(text)),
                     Some(b'3') => {
