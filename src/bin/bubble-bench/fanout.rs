@@ -272,7 +272,8 @@ pub struct StepArgs {
     #[arg(long, default_value_t = 10)]
     pub max_steps: usize,
     /// A step is good while its delivery p99 stays under this many milliseconds (and it delivers
-    /// at least 95% of what was offered, without errors).
+    /// at least 95% of what was offered, without errors). Stepping goes on past it until the
+    /// server saturates, to find the highest delivery rate.
     #[arg(long, default_value_t = 10.0)]
     pub p99_ms: f64,
     /// Do not finish with a run at half the highest delivery rate reached.
@@ -280,8 +281,9 @@ pub struct StepArgs {
     pub no_half: bool,
 }
 
-/// Steps the fan-out rate up (starting at `--rate`) until the p99 passes the threshold or the
-/// server saturates; then runs once at half the highest delivery rate seen.
+/// Steps the fan-out rate up (starting at `--rate`) until the server saturates (delivers less
+/// than 95% of what is offered, or errors); the last good step is the last one whose p99 was
+/// under the threshold. Then runs once at half the highest delivery rate seen.
 pub async fn step(server: &Server, eio: Eio, args: &StepArgs) -> anyhow::Result<Report> {
     let mut rate = args.fanout.rate;
     let mut last_good: Option<Report> = None;
@@ -312,7 +314,8 @@ pub async fn step(server: &Server, eio: Eio, args: &StepArgs) -> anyhow::Result<
         let keeping_up = delivered >= 0.95 * run_args.offered();
         if p99 <= args.p99_ms && keeping_up && errors == 0.0 {
             last_good = Some(r);
-        } else if !keeping_up || p99 > 10.0 * args.p99_ms {
+        } else if !keeping_up || errors > 0.0 {
+            // Saturated: going on would only grow the server's queues.
             break;
         }
         rate *= args.factor;

@@ -87,8 +87,8 @@ enum Command {
     Idle(idle::IdleArgs),
     /// Rooms full of messages, clients polling `list_rooms`: answer latency and server CPU.
     List(list::ListArgs),
-    /// Fan-out stepped up until the p99 passes a threshold; reports the last good step and the
-    /// latency at half the highest delivery rate.
+    /// Fan-out stepped up until the server saturates: the highest delivery rate, the last step
+    /// whose p99 was under a threshold, and the latency at half the highest rate.
     Step(fanout::StepArgs),
     /// The scenarios against `bubble` and the Node.js reference, alternating, as a table.
     Compare(compare::CompareArgs),
