@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use ::http::{HeaderValue, Method};
 use axum::Router;
+use axum::serve::ListenerExt;
 use socketioxide::SocketIo;
 use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
@@ -197,6 +198,13 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let router = app
         .router
         .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    // Small frames go out at once: without TCP_NODELAY a frame written while the previous one
+    // is unacknowledged waits for the peer's delayed ACK (40 ms on Linux).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set");
+        }
+    });
     let served = axum::serve(listener, router)
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
