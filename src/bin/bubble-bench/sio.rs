@@ -37,7 +37,7 @@ pub enum Incoming {
 }
 
 impl Incoming {
-    /// The event's name, when it is the event `name`.
+    /// Whether this is the event `name`.
     pub fn is_event(&self, name: &str) -> bool {
         match self {
             Incoming::Event(t) => t
