@@ -80,10 +80,7 @@ impl Store {
         &self,
         username: &str,
     ) -> Result<Option<counsellor_account::Model>, DbErr> {
-        counsellor_account::Entity::find()
-            .filter(counsellor_account::Column::Username.eq(username))
-            .one(&self.db)
-            .await
+        find_by_username(&self.db, username).await
     }
 
     /// Every account, by username.
@@ -100,19 +97,11 @@ impl Store {
         username: &str,
     ) -> Result<Option<counsellor_account::Model>, DbErr> {
         let txn = self.db.begin().await?;
-        let Some(account) = counsellor_account::Entity::find()
-            .filter(counsellor_account::Column::Username.eq(username))
-            .one(&txn)
-            .await?
-        else {
+        let Some(account) = find_by_username(&txn, username).await? else {
             return Ok(None);
         };
         // The foreign key cascades too, but only where the connection enforces foreign keys.
-        counsellor_token::Entity::delete_many()
-            .filter(counsellor_token::Column::AccountId.eq(&account.id))
-            .exec(&txn)
-            .await?;
-        delete_sessions_of(&txn, &account.id).await?;
+        sign_out_everywhere(&txn, &account.id).await?;
         counsellor_account::Entity::delete_by_id(account.id.clone())
             .exec(&txn)
             .await?;
@@ -128,11 +117,7 @@ impl Store {
         password_hash: &str,
     ) -> Result<Option<counsellor_account::Model>, DbErr> {
         let txn = self.db.begin().await?;
-        let Some(account) = counsellor_account::Entity::find()
-            .filter(counsellor_account::Column::Username.eq(username))
-            .one(&txn)
-            .await?
-        else {
+        let Some(account) = find_by_username(&txn, username).await? else {
             return Ok(None);
         };
         counsellor_account::Entity::update_many()
@@ -144,11 +129,7 @@ impl Store {
             .filter(counsellor_account::Column::Id.eq(&account.id))
             .exec(&txn)
             .await?;
-        counsellor_token::Entity::delete_many()
-            .filter(counsellor_token::Column::AccountId.eq(&account.id))
-            .exec(&txn)
-            .await?;
-        delete_sessions_of(&txn, &account.id).await?;
+        sign_out_everywhere(&txn, &account.id).await?;
         txn.commit().await?;
         Ok(Some(account))
     }
@@ -208,6 +189,28 @@ impl Store {
             .await?;
         Ok(done.rows_affected)
     }
+}
+
+async fn find_by_username(
+    db: &impl sea_orm::ConnectionTrait,
+    username: &str,
+) -> Result<Option<counsellor_account::Model>, DbErr> {
+    counsellor_account::Entity::find()
+        .filter(counsellor_account::Column::Username.eq(username))
+        .one(db)
+        .await
+}
+
+/// Revokes every API token of an account and ends its sessions.
+async fn sign_out_everywhere(
+    db: &impl sea_orm::ConnectionTrait,
+    account_id: &str,
+) -> Result<(), DbErr> {
+    counsellor_token::Entity::delete_many()
+        .filter(counsellor_token::Column::AccountId.eq(account_id))
+        .exec(db)
+        .await?;
+    delete_sessions_of(db, account_id).await
 }
 
 /// Ends every session signed in as `account_id`. Sessions are opaque JSON, so this matches the
