@@ -105,7 +105,8 @@ async fn store(
         target_user_bubble_id,
     };
     let present = ctx.app.presence.people_in(&new.room_id);
-    let author_name = ctx.name();
+    // Only a reaction's push names its author.
+    let author_name = (message_type == "REACTION").then(|| ctx.name()).flatten();
     let fanout = PushFanout {
         present: &present,
         author_name: author_name.as_deref(),

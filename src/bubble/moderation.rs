@@ -1,6 +1,7 @@
 //! Moderation by signed-in counsellors: closing rooms and featuring them.
-use serde_json::{Value, json};
+use serde_json::Value;
 
+use super::rooms::{PersonEvent, i_exit};
 use super::views::RoomView;
 use super::{BubbleError, Ctx, Outcome, Payload, Reply, wire};
 use crate::store::{HOT, PRIVATE, PUBLIC};
@@ -21,25 +22,18 @@ pub async fn close_room(ctx: &Ctx, p: Payload) -> Outcome {
         .filter_map(|(conn, bubble_id)| Some((ctx.socket_of(*conn)?, *conn, bubble_id)))
         .collect();
     // One exit per person, named by their first socket.
-    let mut people: Vec<(Value, &str)> = Vec::new();
+    let mut people: Vec<PersonEvent> = Vec::new();
     for (_, conn, bubble_id) in &sockets {
-        if !people.iter().any(|(_, b)| *b == &***bubble_id) {
-            let sid = conn.sid.to_string();
-            let exit =
-                json!({ "roomId": room.id, "userId": sid, "bubbleId": &***bubble_id, "user": sid });
-            people.push((exit, bubble_id));
+        if !people.iter().any(|p| p.bubble_id == &***bubble_id) {
+            people.push(PersonEvent::new(&room.id, conn.sid, bubble_id));
         }
     }
     for (socket, conn, bubble_id) in &sockets {
         socket.leave(room.id.clone());
-        for (exit, person) in &people {
-            if *person != &***bubble_id {
-                wire::emit(socket, "exit_room", exit);
-            }
+        for exit in people.iter().filter(|p| p.bubble_id != &***bubble_id) {
+            wire::emit(socket, "exit_room", exit);
         }
-        let own =
-            json!({ "roomId": room.id, "userId": conn.sid.to_string(), "bubbleId": &***bubble_id });
-        wire::emit(socket, "i_exit", &own);
+        wire::emit(socket, "i_exit", &i_exit(&room.id, conn.sid, bubble_id));
     }
     Ok(Some(Reply::new("close_room", RoomView::new(&room, 0))))
 }

@@ -3,6 +3,7 @@ use std::collections::HashSet;
 
 use serde::Serialize;
 use serde_json::json;
+use socketioxide::socket::Sid;
 
 use super::recent;
 use super::views::RoomDetail;
@@ -24,14 +25,24 @@ pub struct PersonEvent<'a> {
 }
 
 impl<'a> PersonEvent<'a> {
-    pub fn of(ctx: &'a Ctx, room_id: &'a str) -> Self {
+    pub fn new(room_id: &'a str, sid: Sid, bubble_id: &'a str) -> Self {
         Self {
             room_id,
-            user_id: ctx.sid.to_string(),
-            bubble_id: &ctx.bubble_id,
-            user: ctx.sid.to_string(),
+            user_id: sid.to_string(),
+            bubble_id,
+            user: sid.to_string(),
         }
     }
+
+    /// About the socket a handler serves.
+    pub fn of(ctx: &'a Ctx, room_id: &'a str) -> Self {
+        Self::new(room_id, ctx.sid, &ctx.bubble_id)
+    }
+}
+
+/// `{ roomId, userId, bubbleId }`: what a socket hears of its own exit from a room.
+pub fn i_exit(room_id: &str, sid: Sid, bubble_id: &str) -> serde_json::Value {
+    json!({ "roomId": room_id, "userId": sid.to_string(), "bubbleId": bubble_id })
 }
 
 pub async fn create_room(ctx: &Ctx, p: Payload) -> Outcome {
@@ -120,7 +131,7 @@ pub async fn exit_room(ctx: &Ctx, p: Payload) -> Outcome {
             ctx.socket.leave(room.id.clone());
         } else if let Some(socket) = ctx.socket_of(conn) {
             socket.leave(room.id.clone());
-            let payload = i_exit(&room.id, &conn.sid.to_string(), ctx);
+            let payload = i_exit(&room.id, conn.sid, &ctx.bubble_id);
             wire::emit(&socket, "i_exit", &payload);
         }
     }
@@ -128,12 +139,8 @@ pub async fn exit_room(ctx: &Ctx, p: Payload) -> Outcome {
         .await;
     Ok(Some(Reply::new(
         "i_exit",
-        i_exit(&room.id, &ctx.sid.to_string(), ctx),
+        i_exit(&room.id, ctx.sid, &ctx.bubble_id),
     )))
-}
-
-fn i_exit(room_id: &str, sid: &str, ctx: &Ctx) -> serde_json::Value {
-    json!({ "roomId": room_id, "userId": sid, "bubbleId": &*ctx.bubble_id })
 }
 
 pub async fn list_rooms(ctx: &Ctx) -> Outcome {
