@@ -71,6 +71,47 @@ pub struct Config {
 
     #[command(flatten)]
     pub push: PushArgs,
+
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+/// Several nodes behind one load balancer, sharing one PostgreSQL database.
+#[derive(Debug, Clone, Args)]
+pub struct ClusterArgs {
+    /// Link the nodes through this Redis (7 or newer), e.g. `redis://127.0.0.1:6379`.
+    #[arg(long, env = "REDIS_URL", conflicts_with = "adapter")]
+    pub redis_url: Option<String>,
+
+    /// Link the nodes through the PostgreSQL database itself (LISTEN/NOTIFY) instead of Redis.
+    #[arg(long, env = "BUBBLE_ADAPTER", value_enum)]
+    pub adapter: Option<AdapterKind>,
+
+    /// Prefix of the adapter's channels: nodes talk only to nodes with the same prefix.
+    #[arg(long, env = "BUBBLE_ADAPTER_PREFIX", default_value = "bubble")]
+    pub adapter_prefix: String,
+
+    /// How often a node records that it is alive, in milliseconds.
+    #[arg(long, env = "BUBBLE_NODE_HEARTBEAT_MS", default_value_t = 5_000)]
+    pub node_heartbeat_ms: u64,
+
+    /// After how long without a heartbeat a node counts as dead, in milliseconds: its sockets'
+    /// presence is then removed, as if they had disconnected.
+    #[arg(long, env = "BUBBLE_NODE_TIMEOUT_MS", default_value_t = 20_000)]
+    pub node_timeout_ms: u64,
+}
+
+/// The adapters other than Redis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AdapterKind {
+    Postgres,
+}
+
+impl ClusterArgs {
+    /// Whether this node is one of several.
+    pub fn linked(&self) -> bool {
+        self.redis_url.is_some() || self.adapter.is_some()
+    }
 }
 
 /// The SameSite attribute of the session cookie.

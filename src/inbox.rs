@@ -13,18 +13,19 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
-use socketioxide::adapter::LocalAdapter;
+use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, Event, SocketRef, TryData};
 use socketioxide::handler::FromMessageParts;
 use socketioxide::socket::Socket;
 use socketioxide::{ProtocolVersion, TransportType};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::sio::{self, Ack, Sock, SockRef};
 use crate::wire;
 
 /// Answers an event refused because the socket already has too many waiting: the protocol's own
 /// `rate_limited` failure, as an event and on the acknowledgement.
-pub type Overflow = fn(socket: &Arc<Socket<LocalAdapter>>, event: &str, ack: AckSender);
+pub type Overflow = fn(socket: &dyn Sock, event: &str, ack: Ack);
 
 /// What the socket's task takes off its inbox.
 pub enum Job {
@@ -32,7 +33,7 @@ pub enum Job {
         event: String,
         /// The payload, `Null` when there was none.
         data: Value,
-        ack: AckSender,
+        ack: Ack,
     },
     Disconnect,
 }
@@ -48,19 +49,19 @@ struct Inbox {
 
 /// Hands the connected socket to its task.
 #[derive(Clone)]
-struct Ready(Arc<Mutex<Option<oneshot::Sender<SocketRef>>>>);
+struct Ready(Arc<Mutex<Option<oneshot::Sender<SockRef>>>>);
 
 /// The receiving side, owned by the socket's task.
 pub struct Mailbox {
     rx: mpsc::UnboundedReceiver<Job>,
     queued: Arc<AtomicUsize>,
-    ready: Option<oneshot::Receiver<SocketRef>>,
+    ready: Option<oneshot::Receiver<SockRef>>,
 }
 
 impl Mailbox {
     /// The socket once it is connected; `None` if it never connects (a later middleware refused
     /// it, or the client left first).
-    pub async fn connected(&mut self) -> Option<SocketRef> {
+    pub async fn connected(&mut self) -> Option<SockRef> {
         self.ready.take()?.await.ok()
     }
 
@@ -75,8 +76,9 @@ impl Mailbox {
 }
 
 /// Opens a socket's inbox from its connect middleware: every event of the socket goes to it (at
-/// most `limit` waiting; more are answered by `overflow`), and so does its disconnection.
-pub fn open(s: &SocketRef, limit: usize, overflow: Overflow) -> Mailbox {
+/// most `limit` waiting; more are answered by `overflow`), and so does its disconnection. The
+/// socket also joins the room of its own id, by which any node can address it.
+pub fn open<A: Adapter>(s: &SocketRef<A>, limit: usize, overflow: Overflow) -> Mailbox {
     let (tx, rx) = mpsc::unbounded_channel();
     let (ready_tx, ready_rx) = oneshot::channel();
     let queued = Arc::new(AtomicUsize::new(0));
@@ -88,8 +90,9 @@ pub fn open(s: &SocketRef, limit: usize, overflow: Overflow) -> Mailbox {
     });
     s.extensions
         .insert(Ready(Arc::new(Mutex::new(Some(ready_tx)))));
+    s.join(sio::own_room(s.id));
     s.on_fallback(async |_: Queued| {});
-    s.on_disconnect(async |s: SocketRef| {
+    s.on_disconnect(async |s: SocketRef<A>| {
         if let Some(inbox) = s.extensions.get::<Inbox>() {
             let _ = inbox.tx.send(Job::Disconnect);
         }
@@ -102,11 +105,11 @@ pub fn open(s: &SocketRef, limit: usize, overflow: Overflow) -> Mailbox {
 }
 
 /// Called by the connect handler: the socket's task may start.
-pub fn hand_over(s: &SocketRef) {
+pub fn hand_over<A: Adapter>(s: &SocketRef<A>) {
     if let Some(ready) = s.extensions.remove::<Ready>()
         && let Some(tx) = ready.0.lock().ok().and_then(|mut tx| tx.take())
     {
-        let _ = tx.send(s.clone());
+        let _ = tx.send(Arc::new(s.clone()));
     }
 }
 
@@ -123,11 +126,11 @@ pub enum Refused {
 /// arrival order. The handler it belongs to does nothing.
 pub struct Queued;
 
-impl FromMessageParts<LocalAdapter> for Queued {
+impl<A: Adapter> FromMessageParts<A> for Queued {
     type Error = Infallible;
 
     fn from_message_parts(
-        s: &Arc<Socket<LocalAdapter>>,
+        s: &Arc<Socket<A>>,
         v: &mut socketioxide_core::Value,
         ack_id: &Option<i64>,
     ) -> Result<Self, Infallible> {
@@ -138,9 +141,10 @@ impl FromMessageParts<LocalAdapter> for Queued {
             return Ok(Queued);
         };
         let Ok(ack) = AckSender::from_message_parts(s, v, ack_id);
+        let ack = Ack::new(ack);
         if inbox.queued.fetch_add(1, Ordering::AcqRel) >= inbox.limit {
             inbox.queued.fetch_sub(1, Ordering::AcqRel);
-            (inbox.overflow)(s, &event, ack);
+            (inbox.overflow)(&SocketRef::from(s.clone()), &event, ack);
             return Ok(Queued);
         }
         let Ok(TryData(data)) = TryData::<Value>::from_message_parts(s, v, ack_id);

@@ -7,7 +7,9 @@
 //! - [`inbox`]: every socket's events handled in order; [`wire`]: JSON every client reads;
 //! - [`tincan`]: the TinCan protocol on `/tincan` and its accounts over HTTP;
 //! - [`store`]: the only code that talks to the database;
-//! - [`presence`]: who is connected where, in memory;
+//! - [`presence`]: who is connected where, in memory or shared by the nodes of a cluster;
+//! - [`sio`]: socket.io as the handlers see it, whichever adapter links the nodes;
+//! - [`cluster`]: liveness of the nodes of a cluster;
 //! - [`push`]: push notifications, from the outbox to APNs and FCM;
 //! - [`http`]: plain HTTP routes, counsellor sign-in among them;
 //! - [`config`], [`telemetry`], [`clock`]: settings, logging, time.
@@ -18,6 +20,13 @@ use ::http::{HeaderValue, Method};
 use axum::Router;
 use axum::serve::ListenerExt;
 use socketioxide::SocketIo;
+use socketioxide::adapter::Adapter;
+use socketioxide::layer::SocketIoLayer;
+use socketioxide_core::adapter::DefinedAdapter;
+use socketioxide_postgres::drivers::sqlx::sqlx_client::postgres::PgPoolOptions;
+use socketioxide_postgres::{PostgresAdapterConfig, PostgresAdapterCtr, SqlxAdapter};
+use socketioxide_redis::drivers::redis::redis_client;
+use socketioxide_redis::{RedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
 use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::{SameSite, time};
@@ -26,11 +35,13 @@ use tower_sessions::{Expiry, SessionManagerLayer};
 pub mod auth;
 pub mod bubble;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod http;
 pub mod inbox;
 pub mod presence;
 pub mod push;
+pub mod sio;
 pub mod store;
 pub mod telemetry;
 pub mod tincan;
@@ -61,7 +72,8 @@ pub struct AppState {
     pub recent: bubble::RecentMessages,
     /// Counsellor sign-in attempts, per address and per username.
     pub sign_in_limits: auth::rate_limit::LoginLimits,
-    pub io: SocketIo,
+    /// socket.io on every node.
+    pub io: Arc<dyn sio::Io>,
     pub tincan: tincan::TinCan,
     /// Rings the push worker when messages queue pushes; holds the push counters.
     pub push: Arc<push::PushQueue>,
@@ -73,15 +85,95 @@ pub struct App {
     pub state: Arc<AppState>,
 }
 
-/// Connects (and migrates) the store and assembles socket.io and HTTP.
+/// Everything [`build`] assembles before socket.io.
+struct Parts {
+    config: Config,
+    store: Store,
+    presence: Presence,
+}
+
+/// Connects (and migrates) the store and assembles socket.io and HTTP. With an adapter, this
+/// node joins the cluster: it records itself alive in the shared presence and links to the
+/// other nodes through Redis or PostgreSQL.
 pub async fn build(config: Config) -> anyhow::Result<App> {
     let store = Store::connect(&config.db).await?;
-    let (layer, io) = SocketIo::builder()
+    let presence = if config.cluster.linked() {
+        let node = uuid::Uuid::new_v4().to_string();
+        let shared = store.shared_presence(&node)?;
+        shared.heartbeat().await?;
+        tracing::info!(node, "joined the cluster");
+        Presence::Shared {
+            shared,
+            node_timeout_ms: i64::try_from(config.cluster.node_timeout_ms).unwrap_or(i64::MAX),
+        }
+    } else {
+        Presence::default()
+    };
+    let builder = SocketIo::builder()
         .max_payload(config.max_payload as u64)
         .ws_max_message_size(config.max_payload)
         .ws_max_frame_size(config.max_payload)
-        .max_buffer_size(SOCKET_BUFFER_PACKETS)
-        .build_layer();
+        .max_buffer_size(SOCKET_BUFFER_PACKETS);
+    let prefix = config.cluster.adapter_prefix.clone();
+    let parts = Parts {
+        config,
+        store,
+        presence,
+    };
+    if let Some(url) = parts.config.cluster.redis_url.clone() {
+        let client = redis_client::Client::open(resp3(&url))?;
+        let adapter = RedisAdapterConfig::new().with_prefix(prefix);
+        let ctr = RedisAdapterCtr::new_with_redis_config(&client, adapter).await?;
+        let (layer, io) = builder.with_adapter::<RedisAdapter<_>>(ctr).build_layer();
+        let (app, inits) = assemble(parts, layer, io)?;
+        for init in inits {
+            init.await?;
+        }
+        return Ok(app);
+    }
+    if parts.config.cluster.adapter.is_some() {
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .connect(&parts.config.db.database_url)
+            .await?;
+        let adapter = PostgresAdapterConfig::new()
+            .with_prefix(prefix.clone())
+            .with_table_name(format!("{prefix}_socket_io_attachments"));
+        let ctr = PostgresAdapterCtr::new_with_sqlx_config(pool, adapter);
+        let (layer, io) = builder.with_adapter::<SqlxAdapter<_>>(ctr).build_layer();
+        let (app, inits) = assemble(parts, layer, io)?;
+        for init in inits {
+            init.await?;
+        }
+        return Ok(app);
+    }
+    let (layer, io) = builder.build_layer();
+    let (app, _) = assemble(parts, layer, io)?;
+    Ok(app)
+}
+
+/// The Redis URL asking for RESP3, which the adapter needs (its pub/sub pushes), unless it says
+/// which protocol to use.
+fn resp3(url: &str) -> String {
+    if url.contains("protocol=") {
+        return url.to_owned();
+    }
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}protocol=resp3")
+}
+
+/// The application over socket.io with adapter `A`; what is left to do is wait for the
+/// namespaces' adapters to be ready (the returned futures, for the remote adapters).
+fn assemble<A: Adapter + DefinedAdapter>(
+    parts: Parts,
+    layer: SocketIoLayer<A>,
+    io: SocketIo<A>,
+) -> anyhow::Result<(App, Vec<A::InitRes>)> {
+    let Parts {
+        config,
+        store,
+        presence,
+    } = parts;
     let cors = cors(&config.cors_origins)?;
     let sessions = session_layer(&config, &store);
     let tin_can = tincan::TinCan::new(&config.tincan);
@@ -90,21 +182,21 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     let state = Arc::new(AppState {
         config,
         store,
-        presence: Presence::default(),
+        presence,
         recent: bubble::RecentMessages::default(),
         sign_in_limits,
-        io,
+        io: Arc::new(io.clone()),
         tincan: tin_can,
         push: Arc::default(),
     });
-    bubble::register(&state);
-    tincan::register(&state);
+    let mut inits = bubble::register(&state, &io);
+    inits.push(tincan::register(&state, &io));
     let router = http::router(&state)
         .layer(layer)
         .layer(sessions)
         .layer(cors)
         .layer(TraceLayer::new_for_http());
-    Ok(App { router, state })
+    Ok((App { router, state }, inits))
 }
 
 /// Session cookies for signed-in counsellors. The layer sits outside socket.io, so a
@@ -193,7 +285,20 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let io = app.state.io.clone();
     let sweeper = tokio::spawn(sweep_expired(app.state.store.clone()));
     let (stop_pushing, stop) = tokio::sync::watch::channel(false);
-    let pusher = tokio::spawn(worker.run(stop));
+    let pusher = tokio::spawn(worker.run(stop.clone()));
+    let liveness = match &app.state.presence {
+        Presence::Shared { shared, .. } => {
+            let cluster = &app.state.config.cluster;
+            Some(tokio::spawn(cluster::run(
+                app.state.clone(),
+                shared.clone(),
+                Duration::from_millis(cluster.node_heartbeat_ms.max(1)),
+                Duration::from_millis(cluster.node_timeout_ms),
+                stop,
+            )))
+        }
+        Presence::Local(_) => None,
+    };
     // The peer address feeds the per-address limit on TinCan sign-ins.
     let router = app
         .router
@@ -213,8 +318,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         })
         .await;
     sweeper.abort();
-    // Let the pushes in flight finish, so that a restart does not send them again.
+    // Let the pushes in flight finish, so that a restart does not send them again; leave the
+    // cluster.
     let _ = stop_pushing.send(true);
+    if let Some(liveness) = liveness {
+        let _ = liveness.await;
+    }
     if tokio::time::timeout(PUSH_DRAIN, pusher).await.is_err() {
         tracing::warn!(
             "push worker still sending at shutdown; its pushes go out after the restart"

@@ -11,17 +11,15 @@
 //!   forming valid UTF-8 (what 1.x sends for any non-ASCII text) are decoded once more.
 use std::io;
 
+use crate::sio::Sock;
 use serde::Serialize;
 use serde_json::Value;
 use serde_json::ser::Formatter;
 use serde_json::value::RawValue;
-use socketioxide::extract::SocketRef;
 
 /// Sends an event to one socket; a socket that is gone is not an error.
-pub fn emit<T: Serialize + ?Sized>(socket: &SocketRef, event: &str, payload: &T) {
-    if let Err(e) = socket.emit(event, &ascii_json(payload)) {
-        tracing::debug!(sid = %socket.id, event, error = %e, "emit failed");
-    }
+pub fn emit<T: Serialize + ?Sized>(socket: &dyn Sock, event: &str, payload: &T) {
+    socket.send(event, &ascii_json(payload));
 }
 
 /// A payload as ASCII-only JSON, ready to emit or acknowledge.

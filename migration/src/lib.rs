@@ -5,6 +5,7 @@ mod m20261123_000001_bubble_core;
 mod m20261123_000002_counsellor_accounts;
 mod m20261123_000003_push_outbox;
 mod m20261123_000004_tincan;
+mod m20261123_000005_presence;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_counsellor_accounts::Migration),
             Box::new(m20261123_000003_push_outbox::Migration),
             Box::new(m20261123_000004_tincan::Migration),
+            Box::new(m20261123_000005_presence::Migration),
         ]
     }
 }

@@ -16,7 +16,8 @@ pub async fn report_user(ctx: &Ctx, p: Payload) -> Outcome {
         Some(Value::String(sid)) => sid.as_str(),
         _ => return Err(BubbleError::NoUserToReport),
     };
-    let Some(reported_bubble_id) = ctx.app.presence.person_in_room(&room.id, reported) else {
+    let Some(reported_bubble_id) = ctx.app.presence.person_in_room(&room.id, reported).await?
+    else {
         return Err(BubbleError::NoUserToReport);
     };
     let reason = p
@@ -38,15 +39,17 @@ pub async fn report_user(ctx: &Ctx, p: Payload) -> Outcome {
 
 pub async fn find_counsellor(ctx: &Ctx) -> Outcome {
     let presence = &ctx.app.presence;
-    let claimed = presence
-        .claim_counsellor()
-        .and_then(|claim| match presence.person(claim.conn) {
-            Some(person) => Some((claim, person)),
-            None => {
-                presence.release(&claim);
-                None
+    let mut claimed = None;
+    if let Some(claim) = presence.claim_counsellor().await? {
+        match presence.person(claim.conn).await {
+            Ok(Some(person)) => claimed = Some((claim, person)),
+            Ok(None) => presence.release(&claim).await?,
+            Err(e) => {
+                presence.release(&claim).await?;
+                return Err(e.into());
             }
-        });
+        }
+    }
     let Some((claim, counsellor_bubble_id)) = claimed else {
         ctx.app
             .store
@@ -73,18 +76,22 @@ pub async fn find_counsellor(ctx: &Ctx) -> Outcome {
     {
         Ok(room) => room,
         Err(e) => {
-            presence.release(&claim);
+            presence.release(&claim).await?;
             return Err(e.into());
         }
     };
-    presence.attach(&claim, &room.id);
-    let _ = presence.join(&room.id, &room.name, ctx.conn, None);
-    ctx.socket.join(room.id.clone());
-    if let Some(counsellor) = ctx.socket_of(claim.conn) {
-        let _ = presence.join(&room.id, &room.name, claim.conn, None);
-        counsellor.join(room.id.clone());
+    presence.attach(&claim, &room.id).await?;
+    for conn in [ctx.conn, claim.conn] {
+        if presence
+            .join(&room.id, &room.name, conn, None)
+            .await?
+            .is_ok()
+        {
+            ctx.join_socket(conn, &room.id).await;
+        }
     }
-    let detail = RoomDetail::new(&room, recent::none(), presence.snapshot(&room.id)).with([
+    let here = presence.snapshot(&room.id).await?;
+    let detail = RoomDetail::new(&room, recent::none(), here).with([
         ("counsellorId", json!(claim.counsellor_id)),
         ("counsellorName", json!(claim.name)),
     ]);
@@ -93,7 +100,8 @@ pub async fn find_counsellor(ctx: &Ctx) -> Outcome {
         ("userId", json!(ctx.sid.to_string())),
         ("bubbleId", json!(&*ctx.bubble_id)),
     ]);
-    ctx.emit_to(claim.conn, "find_counsellor", &to_counsellor);
+    ctx.emit_to(claim.conn, "find_counsellor", &to_counsellor)
+        .await;
     Ok(Some(reply))
 }
 
@@ -121,11 +129,14 @@ pub async fn counsellor_online(ctx: &Ctx, p: Payload) -> Outcome {
         }
         None => return Err(BubbleError::Unauthorized),
     };
-    ctx.app.presence.counsellor_online(ctx.conn, &id, &name);
+    ctx.app
+        .presence
+        .counsellor_online(ctx.conn, &id, &name)
+        .await?;
     if ctx.counsellor.is_some() {
         let issues = ctx.app.store.open_issues(Some(&id)).await?;
         let listed: Vec<IssueView> = issues.iter().map(IssueView::from).collect();
-        wire::emit(&ctx.socket, "list_issues", &listed);
+        wire::emit(&*ctx.socket, "list_issues", &listed);
     }
     Ok(Some(Reply::new("counsellor_online", json!({}))))
 }
@@ -148,8 +159,8 @@ fn legacy_counsellor(ctx: &Ctx, p: &Payload) -> Result<(String, String), BubbleE
 }
 
 /// Stops being matched; rooms already open stay.
-pub fn counsellor_offline(ctx: &Ctx) -> Outcome {
-    ctx.app.presence.counsellor_offline(ctx.conn);
+pub async fn counsellor_offline(ctx: &Ctx) -> Outcome {
+    ctx.app.presence.counsellor_offline(ctx.conn).await?;
     Ok(Some(Reply::new("counsellor_offline", json!({}))))
 }
 
@@ -164,7 +175,7 @@ pub async fn list_issues(ctx: &Ctx, p: Payload) -> Outcome {
             BubbleError::InvalidCounsellor,
         )? {
             Some(id) => Some(id.to_owned()),
-            None => ctx.app.presence.counsellor_id(ctx.conn),
+            None => ctx.app.presence.counsellor_id(ctx.conn).await?,
         },
     };
     let issues = ctx.app.store.open_issues(counsellor_id.as_deref()).await?;

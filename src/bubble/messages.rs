@@ -1,6 +1,6 @@
 //! `add_message` and `add_reaction`: the hot path. One transaction stores the message, moves
 //! the room's `lastActive` and queues pushes for the members who are away; the room's name and
-//! who is present come from memory. Pushes are sent later by the push worker, never awaited here.
+//! who is present come from presence. Pushes are sent later by the push worker, never awaited here.
 use entity::message;
 use serde_json::{Value, json};
 
@@ -15,7 +15,7 @@ const MAX_USER_ID_CHARS: usize = 100;
 
 pub async fn add_message(ctx: &Ctx, p: Payload) -> Outcome {
     let room_id = p.room_id()?;
-    let room_name = ctx.app.presence.name_if_in(&room_id, ctx.conn);
+    let room_name = ctx.app.presence.name_if_in(&room_id, ctx.conn).await?;
     if room_name.is_none() {
         ctx.room(&room_id).await?;
     }
@@ -35,7 +35,7 @@ pub async fn add_message(ctx: &Ctx, p: Payload) -> Outcome {
 
 pub async fn add_reaction(ctx: &Ctx, p: Payload) -> Outcome {
     let room_id = p.room_id()?;
-    let Some(room_name) = ctx.app.presence.name_if_in(&room_id, ctx.conn) else {
+    let Some(room_name) = ctx.app.presence.name_if_in(&room_id, ctx.conn).await? else {
         ctx.room(&room_id).await?;
         return Err(BubbleError::UserNotInRoom);
     };
@@ -80,7 +80,7 @@ async fn target_person(
     room_id: &str,
     target: &str,
 ) -> Result<Option<String>, BubbleError> {
-    if let Some(person) = ctx.app.presence.person_of(target) {
+    if let Some(person) = ctx.app.presence.person_of(target).await? {
         return Ok(Some(person.to_string()));
     }
     let member = ctx.app.store.is_member(room_id, target).await?;
@@ -104,7 +104,7 @@ async fn store(
         target_user,
         target_user_bubble_id,
     };
-    let present = ctx.app.presence.people_in(&new.room_id);
+    let present = ctx.app.presence.people_in(&new.room_id).await?;
     // Only a reaction's push names its author.
     let author_name = (message_type == "REACTION").then(|| ctx.name()).flatten();
     let fanout = PushFanout {

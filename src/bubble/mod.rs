@@ -14,15 +14,18 @@ use entity::room;
 use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
-use socketioxide::adapter::LocalAdapter;
-use socketioxide::extract::{AckSender, SocketRef, TryData};
+use socketioxide::SocketIo;
+use socketioxide::adapter::Adapter;
+use socketioxide::extract::{SocketRef, TryData};
 use socketioxide::handler::ConnectHandler;
-use socketioxide::socket::{Sid, Socket};
+use socketioxide::socket::Sid;
+use socketioxide_core::adapter::DefinedAdapter;
 use uuid::Uuid;
 
 use crate::AppState;
 use crate::inbox::{self, Job, Mailbox, Refused};
 use crate::presence::{BubbleId, Conn, Ns};
+use crate::sio::{self, Ack, Sock, SockRef};
 use crate::wire;
 
 mod counsellor;
@@ -38,36 +41,46 @@ mod views;
 pub use error::BubbleError;
 pub use payload::Payload;
 pub use recent::RecentMessages;
+pub use rooms::announce_departures;
 
 /// The namespace path.
 pub const NS: &str = "/";
 /// The namespace of signed-in counsellors.
 pub const COUNSELLOR_NS: &str = "/counsellor";
 
-/// Registers the `/` and `/counsellor` namespaces.
-pub fn register(app: &Arc<AppState>) {
-    register_ns(app, Ns::Root);
-    register_ns(app, Ns::Counsellor);
+/// Registers the `/` and `/counsellor` namespaces; returns what readies their adapters.
+pub fn register<A: Adapter + DefinedAdapter>(
+    app: &Arc<AppState>,
+    io: &SocketIo<A>,
+) -> Vec<A::InitRes> {
+    vec![
+        register_ns(app, io, Ns::Root),
+        register_ns(app, io, Ns::Counsellor),
+    ]
 }
 
-fn register_ns(app: &Arc<AppState>, ns: Ns) {
-    let on_connect = async |s: SocketRef| inbox::hand_over(&s);
+fn register_ns<A: Adapter + DefinedAdapter>(
+    app: &Arc<AppState>,
+    io: &SocketIo<A>,
+    ns: Ns,
+) -> A::InitRes {
+    let on_connect = async |s: SocketRef<A>| inbox::hand_over(&s);
     let identify = {
         let app = app.clone();
-        move |s: SocketRef, TryData(auth): TryData<Value>| {
+        move |s: SocketRef<A>, TryData(auth): TryData<Value>| {
             let app = app.clone();
             async move { accept(app, ns, s, auth.ok()).await }
         }
     };
-    app.io.ns(ns.path(), on_connect.with(identify));
+    io.ns(ns.path(), on_connect.with(identify))
 }
 
 /// Connect middleware: runs before the client hears it is connected. Resolves the person, opens
 /// the socket's inbox and registers the handlers, so no event can slip past them.
-async fn accept(
+async fn accept<A: Adapter>(
     app: Arc<AppState>,
     ns: Ns,
-    s: SocketRef,
+    s: SocketRef<A>,
     auth: Option<Value>,
 ) -> Result<(), Refused> {
     let (bubble_id, name): (BubbleId, Option<String>) = match ns {
@@ -86,6 +99,8 @@ async fn accept(
             let account = crate::auth::counsellor_for_handshake(&app, s.req_parts(), token)
                 .await?
                 .ok_or(Refused::Unauthorized)?;
+            // Signing out disconnects the account's sockets on every node through this room.
+            s.join(account_room(&account.id));
             s.extensions.insert(CounsellorIdentity {
                 account_id: account.id.clone(),
                 username: account.username,
@@ -110,10 +125,10 @@ fn bubble_token(query: &str) -> Option<Uuid> {
 }
 
 /// Answers an event refused because too many are waiting: `rate_limited`.
-fn overflow(s: &Arc<Socket<LocalAdapter>>, _event: &str, ack: AckSender) {
+fn overflow(s: &dyn Sock, _event: &str, ack: Ack) {
     let error = BubbleError::RateLimited.wire();
-    let _ = s.emit("bubble_error", &wire::ascii_json(&error));
-    let _ = ack.send(&wire::ascii_json(&json!({ "error": error })));
+    wire::emit(s, "bubble_error", &error);
+    ack.send(&wire::ascii_json(&json!({ "error": error })));
 }
 
 /// The socket's task: waits for the connection, restores the person's rooms, then handles the
@@ -132,17 +147,24 @@ async fn run_socket(
     let ctx = Ctx {
         sid: conn.sid,
         conn,
-        counsellor: socket.extensions.get::<CounsellorIdentity>(),
+        counsellor: socket.extensions().get::<CounsellorIdentity>(),
         socket,
         app,
         bubble_id,
         name: std::sync::Mutex::new(name),
     };
-    ctx.app.presence.connect(ctx.conn, ctx.bubble_id.clone());
+    if let Err(e) = ctx
+        .app
+        .presence
+        .connect(ctx.conn, ctx.bubble_id.clone())
+        .await
+    {
+        tracing::error!(sid = %ctx.sid, error = %e, "recording presence failed");
+    }
     if let Err(e) = rooms::rejoin(&ctx).await {
         tracing::error!(sid = %ctx.sid, error = %e, "restoring rooms failed");
     }
-    wire::emit(&ctx.socket, "my_id", &*ctx.bubble_id);
+    wire::emit(&*ctx.socket, "my_id", &*ctx.bubble_id);
     while let Some(job) = mailbox.next().await {
         match job {
             Job::Event { event, data, ack } => {
@@ -173,7 +195,7 @@ impl Reply {
 /// A handled request: `Ok(None)` when the sender gets no event (its ack then gets `{}`).
 pub type Outcome = Result<Option<Reply>, BubbleError>;
 
-async fn handle(ctx: &Ctx, event: &str, p: Payload, ack: AckSender) {
+async fn handle(ctx: &Ctx, event: &str, p: Payload, ack: Ack) {
     tracing::trace!(sid = %ctx.sid, event, "handling");
     let signed_in = ctx.conn.ns == Ns::Counsellor;
     let outcome = match event {
@@ -182,14 +204,14 @@ async fn handle(ctx: &Ctx, event: &str, p: Payload, ack: AckSender) {
         "exit_room" => rooms::exit_room(ctx, p).await,
         "list_rooms" => rooms::list_rooms(ctx).await,
         "view_room" => rooms::view_room(ctx, p).await,
-        "my_rooms" => rooms::my_rooms(ctx),
+        "my_rooms" => rooms::my_rooms(ctx).await,
         "typing" => rooms::typing(ctx, p, "typing").await,
         "stop_typing" => rooms::typing(ctx, p, "stop_typing").await,
         "add_message" => messages::add_message(ctx, p).await,
         "add_reaction" => messages::add_reaction(ctx, p).await,
         "my_id" => Ok(Some(Reply::new("my_id", &*ctx.bubble_id))),
         "counsellor_online" => counsellor::counsellor_online(ctx, p).await,
-        "counsellor_offline" => counsellor::counsellor_offline(ctx),
+        "counsellor_offline" => counsellor::counsellor_offline(ctx).await,
         "list_issues" => counsellor::list_issues(ctx, p).await,
         // Users' events.
         "create_room" if !signed_in => rooms::create_room(ctx, p).await,
@@ -211,19 +233,19 @@ async fn handle(ctx: &Ctx, event: &str, p: Payload, ack: AckSender) {
     };
     match outcome {
         Ok(Some(reply)) => {
-            let _ = ctx.socket.emit(reply.event, &reply.payload);
-            let _ = ack.send(&reply.payload);
+            ctx.socket.send(reply.event, &reply.payload);
+            ack.send(&reply.payload);
         }
         Ok(None) => {
-            let _ = ack.send(&json!({}));
+            ack.send(&wire::ascii_json(&json!({})));
         }
         Err(error) => {
             if let BubbleError::Internal(e) = &error {
                 tracing::error!(sid = %ctx.sid, event, error = %e, "request failed");
             }
             let error = error.wire();
-            wire::emit(&ctx.socket, "bubble_error", &error);
-            let _ = ack.send(&wire::ascii_json(&json!({ "error": error })));
+            wire::emit(&*ctx.socket, "bubble_error", &error);
+            ack.send(&wire::ascii_json(&json!({ "error": error })));
         }
     }
 }
@@ -231,7 +253,7 @@ async fn handle(ctx: &Ctx, event: &str, p: Payload, ack: AckSender) {
 /// Everything a handler needs about the socket it serves.
 pub struct Ctx {
     pub app: Arc<AppState>,
-    pub socket: SocketRef,
+    pub socket: SockRef,
     pub conn: Conn,
     pub sid: Sid,
     pub bubble_id: BubbleId,
@@ -265,33 +287,61 @@ impl Ctx {
     /// Sends once to every other socket in any of the rooms, on both namespaces. No rooms, no
     /// one (an empty list would otherwise address the whole namespace).
     pub async fn to_others_in(&self, rooms: Vec<String>, event: &str, payload: &impl Serialize) {
-        if rooms.is_empty() {
+        let payload = wire::ascii_json(payload);
+        let me = vec![sio::own_room(self.sid)];
+        let io = &self.app.io;
+        let there = self.conn.ns.other().path();
+        io.emit(self.conn.ns.path(), rooms.clone(), me, event, &payload)
+            .await;
+        io.emit(there, rooms, Vec::new(), event, &payload).await;
+    }
+
+    /// Sends to every socket in the room, on both namespaces, on every node.
+    pub async fn to_room(&self, room_id: &str, event: &str, payload: &impl Serialize) {
+        to_room(&self.app, room_id, event, payload).await;
+    }
+
+    /// Sends to one socket, on whichever node it is.
+    pub async fn emit_to(&self, conn: Conn, event: &str, payload: &impl Serialize) {
+        let to = vec![sio::own_room(conn.sid)];
+        let payload = wire::ascii_json(payload);
+        let io = &self.app.io;
+        io.emit(conn.ns.path(), to, Vec::new(), event, &payload)
+            .await;
+    }
+
+    /// Puts one socket, on whichever node it is, in a socket.io room (presence is apart).
+    pub async fn join_socket(&self, conn: Conn, room_id: &str) {
+        if conn == self.conn {
+            self.socket.join_room(room_id.to_owned());
             return;
         }
-        let payload = wire::ascii_json(payload);
-        let there = self
-            .app
-            .io
-            .of(self.conn.ns.other().path())
-            .map(|ns| ns.to(rooms.clone()));
-        let here = self.socket.to(rooms);
-        for op in std::iter::once(here).chain(there) {
-            if let Err(e) = op.emit(event, &payload).await {
-                tracing::warn!(event, error = %e, "broadcast failed");
-            }
-        }
+        let of = vec![sio::own_room(conn.sid)];
+        let io = &self.app.io;
+        io.join(conn.ns.path(), of, vec![room_id.to_owned()]).await;
     }
 
-    /// A connected socket, on either namespace.
-    pub fn socket_of(&self, conn: Conn) -> Option<SocketRef> {
-        self.app.io.of(conn.ns.path())?.get_socket(conn.sid)
-    }
-
-    /// Sends to one socket, if it is still connected.
-    pub fn emit_to(&self, conn: Conn, event: &str, payload: &impl Serialize) {
-        if let Some(socket) = self.socket_of(conn) {
-            wire::emit(&socket, event, payload);
+    /// Takes one socket, on whichever node it is, out of a socket.io room (presence is apart).
+    pub async fn leave_socket(&self, conn: Conn, room_id: &str) {
+        if conn == self.conn {
+            self.socket.leave_room(room_id.to_owned());
+            return;
         }
+        let of = vec![sio::own_room(conn.sid)];
+        let io = &self.app.io;
+        io.leave(conn.ns.path(), of, Vec::new(), vec![room_id.to_owned()])
+            .await;
+    }
+}
+
+/// Sends to every socket in the room, on both namespaces, on every node.
+pub async fn to_room(app: &AppState, room_id: &str, event: &str, payload: &impl Serialize) {
+    let payload = wire::ascii_json(payload);
+    for ns in [Ns::Root, Ns::Counsellor] {
+        let rooms = vec![room_id.to_owned()];
+        app.io
+            .emit(ns.path(), rooms, Vec::new(), event, &payload)
+            .await;
     }
 }
 
@@ -303,15 +353,13 @@ pub struct CounsellorIdentity {
     pub name: String,
 }
 
-/// Disconnects every socket of a counsellor account (on sign-out).
-pub fn disconnect_counsellor(app: &AppState, account_id: &str) {
-    let Some(ns) = app.io.of(COUNSELLOR_NS) else {
-        return;
-    };
-    for socket in ns.sockets() {
-        let signed_in = socket.extensions.get::<CounsellorIdentity>();
-        if signed_in.is_some_and(|c| c.account_id == account_id) {
-            let _ = socket.disconnect();
-        }
-    }
+/// The socket.io room of a counsellor account's sockets on `/counsellor`.
+fn account_room(account_id: &str) -> String {
+    format!("account:{account_id}")
+}
+
+/// Disconnects every socket of a counsellor account (on sign-out), on every node.
+pub async fn disconnect_counsellor(app: &AppState, account_id: &str) {
+    let of = vec![account_room(account_id)];
+    app.io.disconnect(COUNSELLOR_NS, of).await;
 }

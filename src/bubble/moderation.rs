@@ -3,7 +3,7 @@ use serde_json::Value;
 
 use super::rooms::{PersonEvent, i_exit};
 use super::views::RoomView;
-use super::{BubbleError, Ctx, Outcome, Payload, Reply, wire};
+use super::{BubbleError, Ctx, Outcome, Payload, Reply};
 use crate::store::{HOT, PRIVATE, PUBLIC};
 
 /// `close_room { roomId }`: the room closes; everyone in it hears everyone else leave, then gets
@@ -16,24 +16,21 @@ pub async fn close_room(ctx: &Ctx, p: Payload) -> Outcome {
         .close_room(&room_id)
         .await?
         .ok_or(BubbleError::RoomIdNotFound)?;
-    let here = ctx.app.presence.clear_room(&room.id);
-    let sockets: Vec<_> = here
-        .iter()
-        .filter_map(|(conn, bubble_id)| Some((ctx.socket_of(*conn)?, *conn, bubble_id)))
-        .collect();
+    let here = ctx.app.presence.clear_room(&room.id).await?;
     // One exit per person, named by their first socket.
     let mut people: Vec<PersonEvent> = Vec::new();
-    for (_, conn, bubble_id) in &sockets {
-        if !people.iter().any(|p| p.bubble_id == &***bubble_id) {
+    for (conn, bubble_id) in &here {
+        if !people.iter().any(|p| p.bubble_id == &**bubble_id) {
             people.push(PersonEvent::new(&room.id, conn.sid, bubble_id));
         }
     }
-    for (socket, conn, bubble_id) in &sockets {
-        socket.leave(room.id.clone());
-        for exit in people.iter().filter(|p| p.bubble_id != &***bubble_id) {
-            wire::emit(socket, "exit_room", exit);
+    for (conn, bubble_id) in &here {
+        ctx.leave_socket(*conn, &room.id).await;
+        for exit in people.iter().filter(|p| p.bubble_id != &**bubble_id) {
+            ctx.emit_to(*conn, "exit_room", exit).await;
         }
-        wire::emit(socket, "i_exit", &i_exit(&room.id, conn.sid, bubble_id));
+        let payload = i_exit(&room.id, conn.sid, bubble_id);
+        ctx.emit_to(*conn, "i_exit", &payload).await;
     }
     Ok(Some(Reply::new("close_room", RoomView::new(&room, 0))))
 }
@@ -56,7 +53,7 @@ pub async fn set_room_type(ctx: &Ctx, p: Payload) -> Outcome {
         .set_room_type(&room.id, room_type)
         .await?
         .ok_or(BubbleError::RoomIdNotFound)?;
-    let here = ctx.app.presence.snapshot(&room.id);
+    let here = ctx.app.presence.snapshot(&room.id).await?;
     Ok(Some(Reply::new(
         "set_room_type",
         RoomView::new(&room, here.num_users),

@@ -22,7 +22,7 @@ pub async fn set_user_name(ctx: &Ctx, p: Payload) -> Outcome {
         "newName": name,
         "bubbleId": &*ctx.bubble_id,
     });
-    let rooms = ctx.app.presence.rooms_of(ctx.conn);
+    let rooms = ctx.app.presence.rooms_of(ctx.conn).await?;
     ctx.to_others_in(rooms, "set_user_name", &payload).await;
     Ok(None)
 }

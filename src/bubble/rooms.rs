@@ -7,9 +7,10 @@ use socketioxide::socket::Sid;
 
 use super::recent;
 use super::views::RoomDetail;
-use super::{BubbleError, Ctx, Outcome, Payload, Reply, wire};
+use super::{BubbleError, Ctx, Outcome, Payload, Reply};
+use crate::AppState;
 use crate::clock::now_ms;
-use crate::store::{HOT, NewRoom, PRIVATE, PUBLIC};
+use crate::store::{Departed, HOT, NewRoom, PRIVATE, PUBLIC};
 
 /// Rooms quiet for longer than this drop out of `list_rooms` (unless HOT or the sender's).
 const LIST_WINDOW_MS: i64 = 3 * 24 * 60 * 60 * 1000;
@@ -71,9 +72,13 @@ pub async fn create_room(ctx: &Ctx, p: Payload) -> Outcome {
         .store
         .create_room(new, &[&ctx.bubble_id], None)
         .await?;
-    let _ = ctx.app.presence.join(&room.id, &room.name, ctx.conn, None);
-    ctx.socket.join(room.id.clone());
-    let here = ctx.app.presence.snapshot(&room.id);
+    let _ = ctx
+        .app
+        .presence
+        .join(&room.id, &room.name, ctx.conn, None)
+        .await?;
+    ctx.socket.join_room(room.id.clone());
+    let here = ctx.app.presence.snapshot(&room.id).await?;
     Ok(Some(Reply::new(
         "create_room",
         RoomDetail::new(&room, recent::none(), here),
@@ -86,31 +91,33 @@ pub async fn join_room(ctx: &Ctx, p: Payload) -> Outcome {
         return Err(BubbleError::RoomClosed);
     }
     let (store, presence) = (&ctx.app.store, &ctx.app.presence);
-    if !presence.contains(&room.id, ctx.conn) {
+    if !presence.contains(&room.id, ctx.conn).await? {
         if room.room_type == PRIVATE && !store.is_member(&room.id, &ctx.bubble_id).await? {
             return Err(BubbleError::RoomFull);
         }
         let limit = usize::try_from(room.user_limit).unwrap_or(0);
         presence
             .join(&room.id, &room.name, ctx.conn, Some(limit))
+            .await?
             .map_err(|_| BubbleError::RoomFull)?;
         match store.add_member(&room.id, &ctx.bubble_id).await {
             Ok(true) => {}
             Ok(false) => {
-                presence.leave(&room.id, ctx.conn);
+                presence.leave(&room.id, ctx.conn).await?;
                 return Err(BubbleError::RoomClosed);
             }
             Err(e) => {
-                presence.leave(&room.id, ctx.conn);
+                presence.leave(&room.id, ctx.conn).await?;
                 return Err(e.into());
             }
         }
-        ctx.socket.join(room.id.clone());
+        ctx.socket.join_room(room.id.clone());
         ctx.to_others(&room.id, "join_room", &PersonEvent::of(ctx, &room.id))
             .await;
     }
     let messages = ctx.app.recent.of(store, &room).await?;
-    let payload = RoomDetail::new(&room, messages, presence.snapshot(&room.id)).with([
+    let here = presence.snapshot(&room.id).await?;
+    let payload = RoomDetail::new(&room, messages, here).with([
         ("userId", json!(ctx.sid.to_string())),
         ("bubbleId", json!(&*ctx.bubble_id)),
     ]);
@@ -119,20 +126,23 @@ pub async fn join_room(ctx: &Ctx, p: Payload) -> Outcome {
 
 pub async fn exit_room(ctx: &Ctx, p: Payload) -> Outcome {
     let room = ctx.room(&p.room_id()?).await?;
-    if !ctx.app.presence.contains(&room.id, ctx.conn) {
+    if !ctx.app.presence.contains(&room.id, ctx.conn).await? {
         return Err(BubbleError::UserNotInRoom);
     }
     ctx.app
         .store
         .remove_member(&room.id, &ctx.bubble_id)
         .await?;
-    for conn in ctx.app.presence.leave_person(&room.id, &ctx.bubble_id) {
-        if conn == ctx.conn {
-            ctx.socket.leave(room.id.clone());
-        } else if let Some(socket) = ctx.socket_of(conn) {
-            socket.leave(room.id.clone());
+    let gone = ctx
+        .app
+        .presence
+        .leave_person(&room.id, &ctx.bubble_id)
+        .await?;
+    for conn in gone {
+        ctx.leave_socket(conn, &room.id).await;
+        if conn != ctx.conn {
             let payload = i_exit(&room.id, conn.sid, &ctx.bubble_id);
-            wire::emit(&socket, "i_exit", &payload);
+            ctx.emit_to(conn, "i_exit", &payload).await;
         }
     }
     ctx.to_others(&room.id, "exit_room", &PersonEvent::of(ctx, &room.id))
@@ -145,15 +155,18 @@ pub async fn exit_room(ctx: &Ctx, p: Payload) -> Outcome {
 
 pub async fn list_rooms(ctx: &Ctx) -> Outcome {
     let (store, presence) = (&ctx.app.store, &ctx.app.presence);
-    let mine = presence.rooms_of(ctx.conn);
+    let mine = presence.rooms_of(ctx.conn).await?;
     let mut rooms = store
         .listable_rooms(now_ms() - LIST_WINDOW_MS, &mine)
         .await?;
     rooms.sort_by_key(|r| (r.room_type != HOT, r.last_active));
+    let ids = rooms.iter().map(|r| r.id.clone()).collect();
+    let mut here = presence.snapshots(ids).await?;
     let mut listed = Vec::with_capacity(rooms.len());
     for room in &rooms {
         let messages = ctx.app.recent.of(store, room).await?;
-        listed.push(RoomDetail::new(room, messages, presence.snapshot(&room.id)));
+        let people = here.remove(&room.id).unwrap_or_default();
+        listed.push(RoomDetail::new(room, messages, people));
     }
     let reply = Reply::new("list_rooms", &listed);
     // Rooms that dropped out of the list leave the cache, which so stays about the list's size.
@@ -166,28 +179,26 @@ pub async fn view_room(ctx: &Ctx, p: Payload) -> Outcome {
     let room = ctx.room(&p.room_id()?).await?;
     let (store, presence) = (&ctx.app.store, &ctx.app.presence);
     if room.room_type == PRIVATE
-        && !presence.contains(&room.id, ctx.conn)
+        && !presence.contains(&room.id, ctx.conn).await?
         && !store.is_member(&room.id, &ctx.bubble_id).await?
     {
         return Err(BubbleError::UserNotInRoom);
     }
     let messages = ctx.app.recent.of(store, &room).await?;
-    let detail = RoomDetail::new(&room, messages, presence.snapshot(&room.id));
+    let detail = RoomDetail::new(&room, messages, presence.snapshot(&room.id).await?);
     Ok(Some(Reply::new("view_room", detail)))
 }
 
-pub fn my_rooms(ctx: &Ctx) -> Outcome {
-    Ok(Some(Reply::new(
-        "my_rooms",
-        ctx.app.presence.rooms_of(ctx.conn),
-    )))
+pub async fn my_rooms(ctx: &Ctx) -> Outcome {
+    let mine = ctx.app.presence.rooms_of(ctx.conn).await?;
+    Ok(Some(Reply::new("my_rooms", mine)))
 }
 
 /// `typing` and `stop_typing`: relayed, never stored. The store is read only to tell a missing
 /// room from one the socket is not in.
 pub async fn typing(ctx: &Ctx, p: Payload, event: &'static str) -> Outcome {
     let room_id = p.room_id()?;
-    if !ctx.app.presence.contains(&room_id, ctx.conn) {
+    if !ctx.app.presence.contains(&room_id, ctx.conn).await? {
         ctx.room(&room_id).await?;
         return Err(BubbleError::UserNotInRoom);
     }
@@ -200,13 +211,9 @@ pub async fn typing(ctx: &Ctx, p: Payload, event: &'static str) -> Outcome {
 /// there hear it as a join.
 pub async fn rejoin(ctx: &Ctx) -> Result<(), BubbleError> {
     for room in ctx.app.store.open_rooms_of(&ctx.bubble_id).await? {
-        if ctx
-            .app
-            .presence
-            .join(&room.id, &room.name, ctx.conn, None)
-            .is_ok()
-        {
-            ctx.socket.join(room.id.clone());
+        let joined = ctx.app.presence.join(&room.id, &room.name, ctx.conn, None);
+        if joined.await?.is_ok() {
+            ctx.socket.join_room(room.id.clone());
             ctx.to_others(&room.id, "join_room", &PersonEvent::of(ctx, &room.id))
                 .await;
         }
@@ -217,10 +224,29 @@ pub async fn rejoin(ctx: &Ctx) -> Result<(), BubbleError> {
 /// A socket went away: in each room its person has now left, others hear an exit. Membership
 /// stays.
 pub async fn disconnected(ctx: &Ctx) {
-    for (room_id, person_left) in ctx.app.presence.disconnect(ctx.conn) {
+    let left = match ctx.app.presence.disconnect(ctx.conn).await {
+        Ok(left) => left,
+        Err(e) => {
+            tracing::error!(sid = %ctx.sid, error = %e, "forgetting a socket failed");
+            return;
+        }
+    };
+    for (room_id, person_left) in left {
         if person_left {
             ctx.to_others(&room_id, "exit_room", &PersonEvent::of(ctx, &room_id))
                 .await;
+        }
+    }
+}
+
+/// The sockets of a node that died are gone: in each room a person has now left, the others
+/// hear an exit, as if the sockets had disconnected.
+pub async fn announce_departures(app: &AppState, departed: Departed) {
+    for (room_id, _ns, sid, bubble_id, person_gone) in departed.sockets {
+        let Ok(sid) = sid.parse() else { continue };
+        if person_gone {
+            let exit = PersonEvent::new(&room_id, sid, &bubble_id);
+            super::to_room(app, &room_id, "exit_room", &exit).await;
         }
     }
 }

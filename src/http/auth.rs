@@ -149,7 +149,7 @@ async fn logout(
     }
     signed_out.dedup();
     for account_id in &signed_out {
-        crate::bubble::disconnect_counsellor(&app, account_id);
+        crate::bubble::disconnect_counsellor(&app, account_id).await;
     }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -138,7 +138,7 @@ async fn logout(
         .await?
         .ok_or(TinCanError::Unauthorized)?;
     app.store.tincan_revoke_token(&signed_in.token_hash).await?;
-    super::disconnect_token(&app, &signed_in.user.id, &signed_in.token_hash);
+    super::disconnect_token(&app, &signed_in.token_hash).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

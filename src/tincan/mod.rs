@@ -20,15 +20,16 @@ use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::{Map, Value, json};
-use socketioxide::adapter::LocalAdapter;
-use socketioxide::extract::{AckSender, SocketRef, TryData};
+use socketioxide::SocketIo;
+use socketioxide::adapter::Adapter;
+use socketioxide::extract::{SocketRef, TryData};
 use socketioxide::handler::ConnectHandler;
-use socketioxide::operators::BroadcastOperators;
-use socketioxide::socket::Socket;
+use socketioxide_core::adapter::DefinedAdapter;
 
 use crate::AppState;
 use crate::config::TinCanArgs;
 use crate::inbox::{self, Job, Mailbox, Refused};
+use crate::sio::{self, Ack, Sock, SockRef};
 use crate::store::Store;
 use crate::wire;
 
@@ -80,21 +81,25 @@ pub struct Identity {
 }
 
 /// Registers the `/tincan` namespace.
-pub fn register(app: &Arc<AppState>) {
-    let on_connect = async |s: SocketRef| inbox::hand_over(&s);
+pub fn register<A: Adapter + DefinedAdapter>(app: &Arc<AppState>, io: &SocketIo<A>) -> A::InitRes {
+    let on_connect = async |s: SocketRef<A>| inbox::hand_over(&s);
     let authenticate = {
         let app = app.clone();
-        move |s: SocketRef, TryData(auth): TryData<Value>| {
+        move |s: SocketRef<A>, TryData(auth): TryData<Value>| {
             let app = app.clone();
             async move { accept(app, s, auth.ok()).await }
         }
     };
-    app.io.ns(NS, on_connect.with(authenticate));
+    io.ns(NS, on_connect.with(authenticate))
 }
 
 /// Connect middleware: finds the user of the token, puts the socket in its rooms, and opens its
 /// inbox, all before the client hears it is connected.
-async fn accept(app: Arc<AppState>, s: SocketRef, auth: Option<Value>) -> Result<(), Refused> {
+async fn accept<A: Adapter>(
+    app: Arc<AppState>,
+    s: SocketRef<A>,
+    auth: Option<Value>,
+) -> Result<(), Refused> {
     let parts = s.req_parts();
     let from_auth = auth
         .as_ref()
@@ -116,6 +121,8 @@ async fn accept(app: Arc<AppState>, s: SocketRef, auth: Option<Value>) -> Result
     let signed_in = signed_in.ok_or(Refused::Unauthorized)?;
     let rooms = rooms::of_user(&app.store, &signed_in.user.id).await?;
     s.join(rooms);
+    // Revoking the token disconnects its sockets on every node through this room.
+    s.join(token_room(&signed_in.token_hash));
     s.extensions.insert(Identity {
         user_id: signed_in.user.id,
         username: signed_in.user.username,
@@ -137,19 +144,15 @@ fn query_token(query: &str) -> Option<&str> {
 }
 
 /// Answers an event refused because too many are waiting: `rate_limited`.
-fn overflow(s: &Arc<Socket<LocalAdapter>>, event: &str, ack: AckSender) {
+fn overflow(s: &dyn Sock, event: &str, ack: Ack) {
     let error = TinCanError::RateLimited.wire();
     let failure = kind(event).map(|k| k.failure);
     match failure {
-        Some(Failure::Event(name)) => {
-            let _ = s.emit(name, &wire::ascii_json(&error));
-        }
-        Some(Failure::Response(name)) => {
-            let _ = s.emit(name, &wire::ascii_json(&failed(&error, None)));
-        }
+        Some(Failure::Event(name)) => wire::emit(s, name, &error),
+        Some(Failure::Response(name)) => wire::emit(s, name, &failed(&error, None)),
         Some(Failure::Silent) | None => {}
     }
-    let _ = ack.send(&wire::ascii_json(&failed(&error, None)));
+    ack.send(&wire::ascii_json(&failed(&error, None)));
 }
 
 /// The socket's task: waits for the connection, then handles the inbox in order.
@@ -157,7 +160,7 @@ async fn run_socket(app: Arc<AppState>, mut mailbox: Mailbox) {
     let Some(socket) = mailbox.connected().await else {
         return;
     };
-    let Some(me) = socket.extensions.get::<Identity>() else {
+    let Some(me) = socket.extensions().get::<Identity>() else {
         return;
     };
     let ctx = Ctx { app, socket, me };
@@ -284,12 +287,13 @@ async fn dispatch(ctx: &Ctx, event: &str, f: &Fields) -> Outcome {
     }
 }
 
-async fn handle(ctx: &Ctx, event: &str, data: Value, ack: AckSender) {
+async fn handle(ctx: &Ctx, event: &str, data: Value, ack: Ack) {
+    let sid = ctx.socket.id();
     let Some(kind) = kind(event) else {
-        tracing::debug!(sid = %ctx.socket.id, event, "unknown tincan event ignored");
+        tracing::debug!(%sid, event, "unknown tincan event ignored");
         return;
     };
-    tracing::trace!(sid = %ctx.socket.id, event, "handling");
+    tracing::trace!(%sid, event, "handling");
     let fields = Fields::try_from(data);
     // The requestId is echoed whenever it can be read, even when something else is wrong.
     let request_id = fields
@@ -319,17 +323,15 @@ async fn handle(ctx: &Ctx, event: &str, data: Value, ack: AckSender) {
                 payload.insert("requestId".into(), Value::String(id.clone()));
             }
             if let Some(success) = kind.success {
-                wire::emit(&ctx.socket, success, &payload);
+                wire::emit(&*ctx.socket, success, &payload);
             }
             payload.insert("ok".into(), Value::Bool(true));
-            let _ = ack.send(&wire::ascii_json(&payload));
+            ack.send(&wire::ascii_json(&payload));
         }
-        Ok(Answer::Quiet) => {
-            let _ = ack.send(&wire::ascii_json(&ok(request_id)));
-        }
+        Ok(Answer::Quiet) => ack.send(&wire::ascii_json(&ok(request_id))),
         Ok(Answer::SignedOut(token_hash)) => {
-            let _ = ack.send(&wire::ascii_json(&ok(request_id)));
-            disconnect_token(&ctx.app, &ctx.me.user_id, &token_hash);
+            ack.send(&wire::ascii_json(&ok(request_id)));
+            disconnect_token(&ctx.app, &token_hash).await;
         }
         Err(error) => {
             error.log(event);
@@ -338,12 +340,12 @@ async fn handle(ctx: &Ctx, event: &str, data: Value, ack: AckSender) {
                 Failure::Event(name) => {
                     let mut body = body.clone();
                     body.remove("ok");
-                    wire::emit(&ctx.socket, name, &body);
+                    wire::emit(&*ctx.socket, name, &body);
                 }
-                Failure::Response(name) => wire::emit(&ctx.socket, name, &body),
+                Failure::Response(name) => wire::emit(&*ctx.socket, name, &body),
                 Failure::Silent => {}
             }
-            let _ = ack.send(&wire::ascii_json(&body));
+            ack.send(&wire::ascii_json(&body));
         }
     }
 }
@@ -370,24 +372,20 @@ fn failed(error: &error::WireError, request_id: Option<String>) -> Map<String, V
     body
 }
 
-/// Disconnects every socket signed in with one token (it was revoked).
-pub fn disconnect_token(app: &AppState, user_id: &str, token_hash: &str) {
-    let Some(ns) = app.io.of(NS) else { return };
-    for socket in ns.to(rooms::user(user_id)).sockets() {
-        let same = socket
-            .extensions
-            .get::<Identity>()
-            .is_some_and(|i| i.token_hash == token_hash);
-        if same {
-            let _ = socket.disconnect();
-        }
-    }
+/// The socket.io room of the sockets signed in with one token.
+fn token_room(token_hash: &str) -> String {
+    format!("token:{token_hash}")
+}
+
+/// Disconnects every socket signed in with one token (it was revoked), on every node.
+pub async fn disconnect_token(app: &AppState, token_hash: &str) {
+    app.io.disconnect(NS, vec![token_room(token_hash)]).await;
 }
 
 /// Everything a handler needs about the socket it serves.
 pub struct Ctx {
     pub app: Arc<AppState>,
-    pub socket: SocketRef,
+    pub socket: SockRef,
     pub me: Identity,
 }
 
@@ -409,47 +407,19 @@ impl Ctx {
         event: &str,
         payload: &impl Serialize,
     ) {
-        if to.is_empty() {
-            return;
-        }
-        let mut op = self.socket.to(to);
-        if !except.is_empty() {
-            op = op.except(except);
-        }
-        if let Err(e) = op.emit(event, &wire::ascii_json(payload)).await {
-            tracing::warn!(event, error = %e, "tincan broadcast failed");
-        }
-    }
-
-    /// The whole namespace, for moving every socket of some users between rooms.
-    fn ns(&self) -> Option<BroadcastOperators<LocalAdapter>> {
-        self.app.io.of(NS)
+        let mut except = except;
+        except.push(sio::own_room(self.socket.id()));
+        let payload = wire::ascii_json(payload);
+        self.app.io.emit(NS, to, except, event, &payload).await;
     }
 
     /// Every socket in any of `of` joins `rooms`.
     pub async fn join(&self, of: Vec<String>, rooms: Vec<String>) {
-        if of.is_empty() || rooms.is_empty() {
-            return;
-        }
-        if let Some(ns) = self.ns()
-            && let Err(e) = ns.to(of).join(rooms).await
-        {
-            tracing::warn!(error = %e, "joining rooms failed");
-        }
+        self.app.io.join(NS, of, rooms).await;
     }
 
     /// Every socket in any of `of` (but none in any of `except`) leaves `rooms`.
     pub async fn leave(&self, of: Vec<String>, except: Vec<String>, rooms: Vec<String>) {
-        if of.is_empty() || rooms.is_empty() {
-            return;
-        }
-        let Some(ns) = self.ns() else { return };
-        let mut op = ns.to(of);
-        if !except.is_empty() {
-            op = op.except(except);
-        }
-        if let Err(e) = op.leave(rooms).await {
-            tracing::warn!(error = %e, "leaving rooms failed");
-        }
+        self.app.io.leave(NS, of, except, rooms).await;
     }
 }

@@ -8,10 +8,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Serialize;
-use socketioxide::SocketIo;
 use tokio::task::AbortHandle;
 
 use super::{Answer, Ctx, Fields, NS, Outcome, conversations, rooms};
+use crate::sio::Io;
 use crate::wire;
 
 type Key = (String, String);
@@ -40,7 +40,7 @@ impl Typing {
     }
 
     /// (Re)arms the timer that ends this typing after the timeout.
-    fn started(&self, io: SocketIo, notice: Notice) {
+    fn started(&self, io: Arc<dyn Io>, notice: Notice) {
         let key = (notice.user_id.clone(), notice.conversation_id.clone());
         let generation = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let timers = self.timers.clone();
@@ -59,16 +59,12 @@ impl Typing {
                     _ => false,
                 })
                 .unwrap_or(false);
-            if mine && let Some(ns) = io.of(NS) {
-                let op = ns
-                    .to(rooms::conversation(&notice.conversation_id))
-                    .except(rooms::user(&notice.user_id));
-                if let Err(e) = op
-                    .emit("conversation/type-end", &wire::ascii_json(&notice))
-                    .await
-                {
-                    tracing::debug!(error = %e, "typing timeout notice failed");
-                }
+            if mine {
+                let to = vec![rooms::conversation(&notice.conversation_id)];
+                let except = vec![rooms::user(&notice.user_id)];
+                let payload = wire::ascii_json(&notice);
+                io.emit(NS, to, except, "conversation/type-end", &payload)
+                    .await;
             }
         });
         if let Some((_, old)) = armed.insert(key, (generation, task.abort_handle())) {

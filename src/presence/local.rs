@@ -1,5 +1,5 @@
-//! Who is connected where, in memory: which socket is in which room for which person, and which
-//! counsellors are online. It dies with the connections it describes; everything that must
+//! Presence in memory, for a single node: which socket is in which room for which person, and
+//! which counsellors are online. It dies with the connections it describes; everything that must
 //! survive lives in the store.
 //!
 //! One mutex guards it all, held only for map updates, never across an `.await`, so each method
@@ -10,44 +10,10 @@ use std::time::Instant;
 
 use socketioxide::socket::Sid;
 
-/// A person's stable id, shared by all their sockets.
-pub type BubbleId = Arc<str>;
-
-/// The namespaces whose sockets can be in rooms.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Ns {
-    /// `/`: users, and counsellors of the old apps.
-    Root,
-    /// `/counsellor`: signed-in counsellors.
-    Counsellor,
-}
-
-impl Ns {
-    pub fn path(self) -> &'static str {
-        match self {
-            Self::Root => "/",
-            Self::Counsellor => "/counsellor",
-        }
-    }
-
-    pub fn other(self) -> Self {
-        match self {
-            Self::Root => Self::Counsellor,
-            Self::Counsellor => Self::Root,
-        }
-    }
-}
-
-/// One socket: its id is only unique within a namespace (a client multiplexing `/` and
-/// `/counsellor` over one connection has the same id on both).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Conn {
-    pub ns: Ns,
-    pub sid: Sid,
-}
+use super::{BubbleId, Claim, Conn, Full, Ns, Snapshot};
 
 #[derive(Default)]
-pub struct Presence {
+pub struct Local {
     inner: Mutex<Inner>,
 }
 
@@ -92,28 +58,7 @@ struct Counsellor {
     idle_since: Instant,
 }
 
-/// A room would exceed its user limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Full;
-
-/// The people in a room now.
-#[derive(Debug, Clone, Default)]
-pub struct Snapshot {
-    /// Socket ids, in join order.
-    pub participants: Vec<String>,
-    /// Distinct people.
-    pub num_users: usize,
-}
-
-/// An online counsellor chosen for a match.
-#[derive(Debug, Clone)]
-pub struct Claim {
-    pub conn: Conn,
-    pub counsellor_id: String,
-    pub name: String,
-}
-
-impl Presence {
+impl Local {
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // The maps stay consistent even if a holder panicked: every method updates them in
         // an order that leaves them usable.
@@ -388,7 +333,7 @@ impl Inner {
 mod tests {
     use super::*;
 
-    fn socket(p: &Presence, bubble: &str) -> Conn {
+    fn socket(p: &Local, bubble: &str) -> Conn {
         let conn = Conn {
             ns: Ns::Root,
             sid: Sid::new(),
@@ -399,7 +344,7 @@ mod tests {
 
     #[test]
     fn limit_counts_people_not_sockets() {
-        let p = Presence::default();
+        let p = Local::default();
         let (a1, a2, b) = (socket(&p, "a"), socket(&p, "a"), socket(&p, "b"));
         assert_eq!(p.join("r", "R", a1, Some(1)), Ok(false));
         assert_eq!(
@@ -419,7 +364,7 @@ mod tests {
 
     #[test]
     fn disconnect_reports_whether_the_person_left() {
-        let p = Presence::default();
+        let p = Local::default();
         let (a1, a2) = (socket(&p, "a"), socket(&p, "a"));
         p.join("r", "R", a1, None).unwrap();
         p.join("r", "R", a2, None).unwrap();
@@ -436,7 +381,7 @@ mod tests {
 
     #[test]
     fn counsellors_are_claimed_least_loaded_first() {
-        let p = Presence::default();
+        let p = Local::default();
         let (c1, c2) = (socket(&p, "c1"), socket(&p, "c2"));
         p.counsellor_online(c1, "one", "One");
         p.counsellor_online(c2, "two", "Two");

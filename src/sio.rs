@@ -1,0 +1,172 @@
+//! What the handlers need of socket.io, whichever adapter links the nodes.
+//!
+//! socketioxide makes sockets and the server generic over the adapter: the local one for a single
+//! node, Redis or PostgreSQL for several. Only registration and the inbox are generic; everything
+//! else sees the socket it serves as a [`Sock`] and the server as an [`Io`], both built once per
+//! adapter from the generic implementations below. Payloads are already serialized
+//! ([`wire::ascii_json`](crate::wire::ascii_json)), so nothing here needs to be generic over them.
+//!
+//! Every socket is in a room named by its own id (see [`inbox::open`](crate::inbox::open)), which
+//! is how one socket on any node is addressed.
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::value::RawValue;
+use socketioxide::SocketIo;
+use socketioxide::adapter::Adapter;
+use socketioxide::extensions::Extensions;
+use socketioxide::extract::{AckSender, SocketRef};
+use socketioxide::socket::Sid;
+
+/// The socket a handler serves, on this node.
+pub trait Sock: Send + Sync {
+    fn id(&self) -> Sid;
+    /// Sends to this socket only; a socket that is gone is not an error.
+    fn send(&self, event: &str, payload: &RawValue);
+    fn join_room(&self, room: String);
+    fn leave_room(&self, room: String);
+    fn extensions(&self) -> &Extensions;
+}
+
+impl<A: Adapter> Sock for SocketRef<A> {
+    fn id(&self) -> Sid {
+        self.id
+    }
+
+    fn send(&self, event: &str, payload: &RawValue) {
+        if let Err(e) = socketioxide::socket::Socket::emit(self, event, payload) {
+            tracing::debug!(sid = %self.id, event, error = %e, "emit failed");
+        }
+    }
+
+    fn join_room(&self, room: String) {
+        socketioxide::socket::Socket::join(self, room);
+    }
+
+    fn leave_room(&self, room: String) {
+        socketioxide::socket::Socket::leave(self, room);
+    }
+
+    fn extensions(&self) -> &Extensions {
+        &self.extensions
+    }
+}
+
+/// The whole server, every node of it. Failures are logged, not returned: a broadcast that
+/// fails has nobody to report to.
+#[async_trait]
+pub trait Io: Send + Sync {
+    /// Sends to every socket of namespace `ns` in any of `rooms`, but none in any of `except`.
+    /// No rooms, no one.
+    async fn emit(
+        &self,
+        ns: &str,
+        rooms: Vec<String>,
+        except: Vec<String>,
+        event: &str,
+        payload: &RawValue,
+    );
+    /// Every socket of `ns` in any of `of` joins `rooms`.
+    async fn join(&self, ns: &str, of: Vec<String>, rooms: Vec<String>);
+    /// Every socket of `ns` in any of `of`, but none in any of `except`, leaves `rooms`.
+    async fn leave(&self, ns: &str, of: Vec<String>, except: Vec<String>, rooms: Vec<String>);
+    /// Disconnects every socket of `ns` in any of `of`.
+    async fn disconnect(&self, ns: &str, of: Vec<String>);
+    /// Disconnects every socket of this node, on every namespace.
+    async fn disconnect_local(&self);
+    /// Closes every socket of this node, for shutdown.
+    async fn close(&self);
+}
+
+#[async_trait]
+impl<A: Adapter> Io for SocketIo<A> {
+    async fn emit(
+        &self,
+        ns: &str,
+        rooms: Vec<String>,
+        except: Vec<String>,
+        event: &str,
+        payload: &RawValue,
+    ) {
+        if rooms.is_empty() {
+            return;
+        }
+        let Some(op) = self.of(ns) else { return };
+        let mut op = op.to(rooms);
+        if !except.is_empty() {
+            op = op.except(except);
+        }
+        if let Err(e) = op.emit(event, payload).await {
+            tracing::warn!(ns, event, error = %e, "broadcast failed");
+        }
+    }
+
+    async fn join(&self, ns: &str, of: Vec<String>, rooms: Vec<String>) {
+        if of.is_empty() || rooms.is_empty() {
+            return;
+        }
+        let Some(op) = self.of(ns) else { return };
+        if let Err(e) = op.to(of).join(rooms).await {
+            tracing::warn!(ns, error = %e, "joining rooms failed");
+        }
+    }
+
+    async fn leave(&self, ns: &str, of: Vec<String>, except: Vec<String>, rooms: Vec<String>) {
+        if of.is_empty() || rooms.is_empty() {
+            return;
+        }
+        let Some(op) = self.of(ns) else { return };
+        let mut op = op.to(of);
+        if !except.is_empty() {
+            op = op.except(except);
+        }
+        if let Err(e) = op.leave(rooms).await {
+            tracing::warn!(ns, error = %e, "leaving rooms failed");
+        }
+    }
+
+    async fn disconnect(&self, ns: &str, of: Vec<String>) {
+        if of.is_empty() {
+            return;
+        }
+        let Some(op) = self.of(ns) else { return };
+        if let Err(e) = op.to(of).disconnect().await {
+            tracing::warn!(ns, error = %e, "disconnecting sockets failed");
+        }
+    }
+
+    async fn disconnect_local(&self) {
+        for ns in self.nsps() {
+            for socket in ns.sockets() {
+                let _ = socket.disconnect();
+            }
+        }
+    }
+
+    async fn close(&self) {
+        SocketIo::close(self).await;
+    }
+}
+
+/// An event's acknowledgement, if the client asked for one.
+pub struct Ack(Box<dyn FnOnce(&RawValue) + Send>);
+
+impl Ack {
+    pub fn new<A: Adapter>(ack: AckSender<A>) -> Self {
+        Self(Box::new(move |payload| {
+            let _ = ack.send(payload);
+        }))
+    }
+
+    pub fn send(self, payload: &RawValue) {
+        (self.0)(payload)
+    }
+}
+
+/// The room of one socket, on whichever node it is.
+pub fn own_room(sid: Sid) -> String {
+    sid.to_string()
+}
+
+/// A shared handle on a socket of this node.
+pub type SockRef = Arc<dyn Sock>;
