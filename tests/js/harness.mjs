@@ -201,6 +201,80 @@ export async function startServer({ dbUrl, args = [] } = {}) {
   return server;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Clusters: several servers on one PostgreSQL database, linked by a socket.io adapter
+
+/** The Redis of the cluster tests (`--redis-url`). */
+export const REDIS = process.env.BUBBLE_TEST_REDIS || 'redis://127.0.0.1:6379';
+/** Node liveness settings of test clusters: short, so that a killed node is declared dead fast. */
+export const NODE_HEARTBEAT_MS = 300;
+export const NODE_TIMEOUT_MS = 2000;
+
+/** The `bubble serve` options that select an adapter: 'redis' or 'postgres'. */
+export function adapterArgs(adapter) {
+  if (adapter === 'redis') return ['--redis-url', REDIS];
+  if (adapter === 'postgres') return ['--adapter', 'postgres'];
+  throw new Error(`unknown adapter ${adapter}`);
+}
+
+/**
+ * Starts `nodes` servers on ONE fresh PostgreSQL database (BUBBLE_TEST_PG must be set), linked by
+ * the `adapter` ('redis' or 'postgres') under a channel prefix of their own, so that clusters
+ * running at the same time on the same Redis or PostgreSQL never hear each other. `args`: more
+ * options for every node. Returns `{ nodes, dbUrl, prefix, adapter, heartbeatMs, timeoutMs,
+ * addNode(), kill(i), stop() }`: `kill(i)` SIGKILLs node i; `stop()` stops every node, then
+ * drops the database.
+ */
+export async function startCluster({
+  adapter = 'redis', nodes = 2, args = [], heartbeatMs = NODE_HEARTBEAT_MS, timeoutMs = NODE_TIMEOUT_MS,
+} = {}) {
+  if (!PG) throw new Error('a cluster needs PostgreSQL: set BUBBLE_TEST_PG');
+  const db = await freshDatabase();
+  const prefix = `t${randomBytes(6).toString('hex')}`;
+  const nodeArgs = [
+    ...adapterArgs(adapter), '--adapter-prefix', prefix,
+    '--node-heartbeat-ms', String(heartbeatMs), '--node-timeout-ms', String(timeoutMs), ...args,
+  ];
+  let stopped = false;
+  const cluster = {
+    adapter, prefix, heartbeatMs, timeoutMs, dbUrl: db.dbUrl, pgName: db.pgName, nodes: [],
+    /** Starts one more node on the cluster's database; returns it. */
+    async addNode() {
+      const node = new TestServer({ dbUrl: db.dbUrl, pgName: null, dir: null }, nodeArgs);
+      servers.add(node);
+      try {
+        await node.start();
+      } catch (e) {
+        // The error carries the node's log; later failures need not print it again.
+        servers.delete(node);
+        throw e;
+      }
+      cluster.nodes.push(node);
+      return node;
+    },
+    /** SIGKILLs node `i` (no chance to tell anyone); resolves once it has exited. */
+    kill(i) {
+      return cluster.nodes[i].kill();
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await Promise.all(cluster.nodes.map((n) => n.stop().catch(() => {})));
+      await psql(PG, `DROP DATABASE IF EXISTS ${db.pgName} WITH (FORCE)`).catch((e) =>
+        console.error(`could not drop ${db.pgName}: ${e.message}`));
+    },
+  };
+  try {
+    // The first node migrates the database; the others start once it is done.
+    await cluster.addNode();
+    for (let i = 1; i < nodes; i++) await cluster.addNode();
+  } catch (e) {
+    await cluster.stop();
+    throw e;
+  }
+  return cluster;
+}
+
 /** GET /health; returns { status, body }. */
 export async function health(server) {
   const res = await fetch(`${server.url}/health`, { signal: AbortSignal.timeout(3000) });
@@ -245,6 +319,55 @@ export function createClient(gen, server, { token, transports, reconnection = fa
   });
   openClients.add(sock);
   return sock;
+}
+
+/**
+ * Creates a socket on namespace `ns` (e.g. '/counsellor', '/tincan') without waiting for it to
+ * connect. `auth` (4.x only): the handshake auth object; `headers`: extra handshake headers (how
+ * 1.x and 2.x send a bearer token); `query`: the handshake query. closeAll closes it too.
+ */
+export function createNsClient(gen, server, ns, { auth, headers, query, transports, reconnection = false } = {}) {
+  const url = `${typeof server === 'string' ? server : server.url}${ns}`;
+  const opts = { forceNew: true, multiplex: false, reconnection, timeout: 5000 };
+  if (headers) opts.extraHeaders = headers;
+  if (query !== undefined) opts.query = query;
+  if (transports) opts.transports = transports;
+  let sock;
+  if (gen === 1 || gen === 2) {
+    if (auth !== undefined) throw new Error(`${gen}.x clients have no handshake auth: use headers`);
+    sock = (gen === 1 ? sio1 : sio2)(url, opts);
+  } else if (gen === 4) {
+    if (auth !== undefined) opts.auth = auth;
+    sock = sio4(url, opts);
+  } else {
+    throw new Error(`unknown client generation ${gen}`);
+  }
+  sock.gen = gen;
+  sock.myIdPromise = new Promise((res) => {
+    const h = (id) => { sock.off('my_id', h); res(id); };
+    sock.on('my_id', h);
+  });
+  openClients.add(sock);
+  return sock;
+}
+
+/** A connected socket on namespace `ns` (see createNsClient); rejects with the connect error. */
+export async function connectNs(gen, server, ns, opts = {}) {
+  const sock = createNsClient(gen, server, ns, opts);
+  try {
+    await waitConnected(sock);
+  } catch (e) {
+    closeClient(sock);
+    throw e;
+  }
+  return sock;
+}
+
+/** Resolves when `sock` disconnects (at once if it is not connected). */
+export function waitDisconnected(sock, ms = 5000) {
+  if (!sock.connected) return Promise.resolve();
+  return within(new Promise((res) => sock.once('disconnect', res)), ms,
+    `disconnect of ${describeSock(sock)}`);
 }
 
 /** Resolves when `sock` is connected (rejects on connect error or timeout). */
