@@ -285,7 +285,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let io = app.state.io.clone();
     let sweeper = tokio::spawn(sweep_expired(app.state.store.clone()));
     let (stop_pushing, stop) = tokio::sync::watch::channel(false);
-    let pusher = tokio::spawn(worker.run(stop.clone()));
+    let pusher = tokio::spawn(worker.run(stop));
+    let (leave_cluster, leave) = tokio::sync::watch::channel(false);
     let liveness = match &app.state.presence {
         Presence::Shared { shared, .. } => {
             let cluster = &app.state.config.cluster;
@@ -294,7 +295,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
                 shared.clone(),
                 Duration::from_millis(cluster.node_heartbeat_ms.max(1)),
                 Duration::from_millis(cluster.node_timeout_ms),
-                stop,
+                leave,
             )))
         }
         Presence::Local(_) => None,
@@ -314,16 +315,18 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
             tracing::info!("shutting down");
+            // Leave the cluster first, while the adapter still links the nodes: the rooms of
+            // this node's sockets hear them go.
+            let _ = leave_cluster.send(true);
+            if let Some(liveness) = liveness {
+                let _ = liveness.await;
+            }
             io.close().await;
         })
         .await;
     sweeper.abort();
-    // Let the pushes in flight finish, so that a restart does not send them again; leave the
-    // cluster.
+    // Let the pushes in flight finish, so that a restart does not send them again.
     let _ = stop_pushing.send(true);
-    if let Some(liveness) = liveness {
-        let _ = liveness.await;
-    }
     if tokio::time::timeout(PUSH_DRAIN, pusher).await.is_err() {
         tracing::warn!(
             "push worker still sending at shutdown; its pushes go out after the restart"
