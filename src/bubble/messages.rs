@@ -80,7 +80,13 @@ async fn target_person(
     room_id: &str,
     target: &str,
 ) -> Result<Option<String>, BubbleError> {
-    if let Some(person) = ctx.app.presence.person_of(target).await? {
+    // A socket in the room first: a client multiplexing `/` and `/counsellor` has one id for
+    // two sockets, and only one of them may be in the room.
+    let presence = &ctx.app.presence;
+    if let Some(person) = presence.person_in_room(room_id, target).await? {
+        return Ok(Some(person.to_string()));
+    }
+    if let Some(person) = presence.person_of(target).await? {
         return Ok(Some(person.to_string()));
     }
     let member = ctx.app.store.is_member(room_id, target).await?;

@@ -519,19 +519,17 @@ describe('several nodes', { skip: SKIP }, () => {
           const typing = onceWhere(user, 'typing', () => true);
           await request(c.sock, 'typing', { roomId }, { reply: null });
           assert.deepEqual(await typing, presence(roomId, c.sock, cBid));
-          // Reactions aimed at the socket on the other node: its bubbleId is found there. (Only at
-          // a 4.x counsellor: a 1.x socket on /counsellor shares its id with that client's socket
-          // on /, which has a bubbleId of its own, on one node as on several.)
+          // Reactions aimed at the socket on the other node: its bubbleId is found there, also
+          // for a 1.x counsellor, whose socket on /counsellor shares its id with that client's
+          // socket on / (which has a bubbleId of its own and is not in the room).
           const toUser = onceWhere(user, 'add_reaction', (p) => p.sentByMe === false);
           await request(c.sock, 'add_reaction', { roomId, reaction: 'CHEER', targetUser: user.sid },
             { match: (p) => p.sentByMe === true });
           assert.equal((await toUser).targetUserBubbleId, ub);
-          if (cg === 4) {
-            const toCounsellor2 = onceWhere(c.sock, 'add_reaction', (p) => p.sentByMe === false);
-            await request(user, 'add_reaction', { roomId, reaction: 'THANK', targetUser: c.sock.sid },
-              { match: (p) => p.sentByMe === true });
-            assert.equal((await toCounsellor2).targetUserBubbleId, cBid);
-          }
+          const toCounsellor2 = onceWhere(c.sock, 'add_reaction', (p) => p.sentByMe === false);
+          await request(user, 'add_reaction', { roomId, reaction: 'THANK', targetUser: c.sock.sid },
+            { match: (p) => p.sentByMe === true });
+          assert.equal((await toCounsellor2).targetUserBubbleId, cBid);
           const renamed = onceWhere(c.sock, 'set_user_name', () => true);
           await request(user, 'set_user_name', { newName: 'Kim' }, { reply: null });
           assert.deepEqual(await renamed, { userId: user.id, newName: 'Kim', bubbleId: ub });

@@ -206,6 +206,11 @@ describe('matching and chatting across namespaces', { timeout: 90000 }, () => {
       const reaction = once(user, 'add_reaction');
       await request(c.sock, 'add_reaction', { roomId: room.roomId, reaction: 'CHEER', targetUser: user.id });
       assert.equal((await reaction).targetUserBubbleId, userBubble);
+      // Aimed at the counsellor by socket id: a 1.x client's socket on / has the same id, but
+      // only the one on /counsellor is in the room.
+      const thanked = once(c.sock, 'add_reaction');
+      await request(user, 'add_reaction', { roomId: room.roomId, reaction: 'THANK', targetUser: mine.userId });
+      assert.equal((await thanked).targetUserBubbleId, c.id);
 
       const renamed = once(c.sock, 'set_user_name');
       await request(user, 'set_user_name', { newName: 'Kim 🌱' }, { reply: null });
