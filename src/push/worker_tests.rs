@@ -377,27 +377,10 @@ async fn the_running_worker_wakes_when_a_push_is_queued() {
 /// workers drain one outbox and every device gets its push exactly once.
 #[tokio::test]
 async fn two_workers_on_postgres_never_send_one_row_twice() {
-    use sea_orm::{ConnectionTrait, Database};
-
-    let Ok(admin_url) = std::env::var("BUBBLE_TEST_PG") else {
+    let Some((_db, store)) = crate::store::temp_pg_store().await else {
         eprintln!("BUBBLE_TEST_PG not set: skipped");
         return;
     };
-    let name = format!("bubble_push_{}", uuid::Uuid::new_v4().simple());
-    let admin = Database::connect(&admin_url).await.unwrap();
-    admin
-        .execute_unprepared(&format!("CREATE DATABASE {name}"))
-        .await
-        .unwrap();
-    let base = admin_url.split('?').next().unwrap_or(&admin_url);
-    let url = format!("{}/{name}", &base[..base.rfind('/').unwrap()]);
-    let store = Store::connect(&crate::config::DatabaseArgs {
-        database_url: url,
-        db_connections: 8,
-        log: "warn".into(),
-    })
-    .await
-    .unwrap();
 
     let room = store
         .create_room(
@@ -446,10 +429,4 @@ async fn two_workers_on_postgres_never_send_one_row_twice() {
     assert!(sender.seen().iter().all(|p| p.body == "again"));
     let rows = store.push_outbox_rows().await.unwrap();
     assert!(rows.iter().all(|r| r.status == "sent"));
-
-    drop(store);
-    admin
-        .execute_unprepared(&format!("DROP DATABASE {name} WITH (FORCE)"))
-        .await
-        .unwrap();
 }

@@ -81,3 +81,59 @@ pub(crate) async fn temp_store() -> (tempfile::TempDir, Store) {
     let store = Store::connect(&args).await.expect("store");
     (dir, store)
 }
+
+/// A store on a fresh PostgreSQL database of its own, for unit tests, when `BUBBLE_TEST_PG` names
+/// a server (`None` otherwise). The database is dropped with the returned guard.
+#[cfg(test)]
+pub(crate) async fn temp_pg_store() -> Option<(PgGuard, Store)> {
+    use sea_orm::ConnectionTrait;
+
+    let admin_url = std::env::var("BUBBLE_TEST_PG").ok()?;
+    let name = format!("bubble_unit_{}", uuid::Uuid::new_v4().simple());
+    let admin = Database::connect(&admin_url)
+        .await
+        .expect("admin connection");
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create database");
+    let base = admin_url.split('?').next().unwrap_or(&admin_url);
+    let server = &base[..base.rfind('/').expect("a database in BUBBLE_TEST_PG")];
+    let store = Store::connect(&DatabaseArgs {
+        database_url: format!("{server}/{name}"),
+        db_connections: 8,
+        log: "warn".into(),
+    })
+    .await
+    .expect("store");
+    Some((PgGuard { admin, name }, store))
+}
+
+/// Drops a test database when the test is done with it.
+#[cfg(test)]
+pub(crate) struct PgGuard {
+    admin: DatabaseConnection,
+    name: String,
+}
+
+#[cfg(test)]
+impl Drop for PgGuard {
+    fn drop(&mut self) {
+        use sea_orm::ConnectionTrait;
+
+        let (admin, sql) = (
+            self.admin.clone(),
+            format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        );
+        // Drop runs inside the test's runtime: finish the statement on a thread of its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            if let Ok(rt) = rt {
+                let _ = rt.block_on(admin.execute_unprepared(&sql));
+            }
+        })
+        .join();
+    }
+}

@@ -562,3 +562,170 @@ impl SharedPresence {
         txn.commit().await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::temp_pg_store;
+
+    /// Two nodes' presence on one database, when `BUBBLE_TEST_PG` names a server.
+    async fn two_nodes() -> Option<(crate::store::PgGuard, SharedPresence, SharedPresence)> {
+        let (guard, store) = temp_pg_store().await?;
+        let a = store.shared_presence("node-a").expect("postgres");
+        let b = store.shared_presence("node-b").expect("postgres");
+        assert!(
+            !a.heartbeat().await.unwrap(),
+            "first heartbeat makes the row"
+        );
+        assert!(!b.heartbeat().await.unwrap());
+        assert!(a.heartbeat().await.unwrap());
+        Some((guard, a, b))
+    }
+
+    #[tokio::test]
+    async fn shared_presence_is_refused_on_sqlite() {
+        let (_dir, store) = crate::store::temp_store().await;
+        assert!(store.shared_presence("n").is_err());
+    }
+
+    #[tokio::test]
+    async fn a_dead_node_leaves_once_per_person_and_only_where_they_are_gone() {
+        let Some((_db, a, b)) = two_nodes().await else {
+            eprintln!("BUBBLE_TEST_PG not set: skipped");
+            return;
+        };
+        // Person p has two sockets on node b and one on node a; person q one on node b.
+        a.connect("/", "pa", "p").await.unwrap();
+        b.connect("/", "pb1", "p").await.unwrap();
+        b.connect("/", "pb2", "p").await.unwrap();
+        b.connect("/counsellor", "qb", "q").await.unwrap();
+        for (room, ns, sid) in [
+            ("r1", "/", "pb1"),
+            ("r1", "/", "pb2"),
+            ("r1", "/counsellor", "qb"),
+            ("r2", "/", "pa"),
+            ("r2", "/", "pb1"),
+        ] {
+            assert_eq!(b.join(room, "R", ns, sid, None).await.unwrap(), Some(false));
+        }
+        b.counsellor_online("/counsellor", "qb", "q", "Q")
+            .await
+            .unwrap();
+
+        assert!(a.dead_nodes(60_000).await.unwrap().is_empty());
+        let mut dead = a.dead_nodes(-60_000).await.unwrap();
+        dead.sort();
+        assert_eq!(dead, vec!["node-b".to_owned()], "never itself");
+        let departed = a.remove_node("node-b").await.unwrap();
+        let gone: Vec<_> = departed
+            .sockets
+            .iter()
+            .filter(|s| s.4)
+            .map(|s| (s.0.as_str(), s.2.as_str(), s.3.as_str()))
+            .collect();
+        assert_eq!(
+            gone,
+            vec![("r1", "pb2", "p"), ("r1", "qb", "q")],
+            "p leaves r1 once, with its last socket; p stays in r2 through node a"
+        );
+        assert_eq!(departed.sockets.len(), 5);
+        assert!(
+            b.remove_node("node-b").await.unwrap().sockets.is_empty(),
+            "a second remover gets nothing"
+        );
+        let left = a.in_rooms(vec!["r1".into(), "r2".into()]).await.unwrap();
+        assert!(!left.contains_key("r1"));
+        assert_eq!(left["r2"], vec![("/".into(), "pa".into(), "p".into())]);
+        assert_eq!(a.claim_counsellor(60_000).await.unwrap(), None);
+        assert_eq!(a.person(None, "pb1").await.unwrap(), None);
+        // The dead node, alive after all, finds out and starts again.
+        assert!(!b.heartbeat().await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn concurrent_joins_on_two_nodes_never_pass_the_limit() {
+        let Some((_db, a, b)) = two_nodes().await else {
+            eprintln!("BUBBLE_TEST_PG not set: skipped");
+            return;
+        };
+        let mut joins = Vec::new();
+        for i in 0..12 {
+            let node = if i % 2 == 0 { a.clone() } else { b.clone() };
+            let sid = format!("s{i}");
+            node.connect("/", &sid, &format!("person{i}"))
+                .await
+                .unwrap();
+            joins.push(tokio::spawn(async move {
+                node.join("room", "R", "/", &sid, Some(5)).await.unwrap()
+            }));
+        }
+        let mut admitted = 0;
+        for join in joins {
+            if join.await.unwrap() == Some(false) {
+                admitted += 1;
+            }
+        }
+        assert_eq!(admitted, 5);
+        let here = a.in_rooms(vec!["room".into()]).await.unwrap();
+        assert_eq!(here["room"].len(), 5);
+    }
+
+    #[tokio::test]
+    async fn a_disconnect_reports_the_rooms_its_person_left() {
+        let Some((_db, a, b)) = two_nodes().await else {
+            eprintln!("BUBBLE_TEST_PG not set: skipped");
+            return;
+        };
+        a.connect("/", "x1", "x").await.unwrap();
+        b.connect("/", "x2", "x").await.unwrap();
+        a.join("r", "R", "/", "x1", None).await.unwrap();
+        a.join("s", "S", "/", "x1", None).await.unwrap();
+        b.join("r", "R", "/", "x2", None).await.unwrap();
+        assert_eq!(a.rooms_of("/", "x1").await.unwrap(), vec!["r", "s"]);
+        assert_eq!(
+            a.disconnect("/", "x1").await.unwrap(),
+            vec![("r".to_owned(), false), ("s".to_owned(), true)]
+        );
+        assert_eq!(
+            b.disconnect("/", "x2").await.unwrap(),
+            vec![("r".to_owned(), true)]
+        );
+        assert!(a.disconnect("/", "x2").await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn claims_go_to_the_least_loaded_counsellor_on_any_node() {
+        let Some((_db, a, b)) = two_nodes().await else {
+            eprintln!("BUBBLE_TEST_PG not set: skipped");
+            return;
+        };
+        a.connect("/counsellor", "c1", "one").await.unwrap();
+        b.connect("/counsellor", "c2", "two").await.unwrap();
+        a.counsellor_online("/counsellor", "c1", "one", "One")
+            .await
+            .unwrap();
+        b.counsellor_online("/counsellor", "c2", "two", "Two")
+            .await
+            .unwrap();
+        let first = a.claim_counsellor(60_000).await.unwrap().unwrap();
+        let second = b.claim_counsellor(60_000).await.unwrap().unwrap();
+        assert_ne!(first.1, second.1, "a pending claim counts as load");
+        a.settle_claim(&first.0, &first.1, Some("room-1"))
+            .await
+            .unwrap();
+        b.settle_claim(&second.0, &second.1, None).await.unwrap();
+        let third = a.claim_counsellor(60_000).await.unwrap().unwrap();
+        assert_eq!(third.1, second.1, "the one without a room");
+        b.settle_claim(&third.0, &third.1, None).await.unwrap();
+        b.counsellor_offline(&third.0, &third.1).await.unwrap();
+        let fourth = b.claim_counsellor(60_000).await.unwrap().unwrap();
+        assert_eq!(fourth.1, first.1);
+        assert_eq!(
+            b.counsellor_id("/counsellor", "c1")
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("one")
+        );
+    }
+}
