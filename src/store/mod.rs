@@ -90,9 +90,7 @@ pub(crate) async fn temp_pg_store() -> Option<(PgGuard, Store)> {
 
     let admin_url = std::env::var("BUBBLE_TEST_PG").ok()?;
     let name = format!("bubble_unit_{}", uuid::Uuid::new_v4().simple());
-    let admin = Database::connect(&admin_url)
-        .await
-        .expect("admin connection");
+    let admin = Database::connect(&admin_url).await.expect("admin connection");
     admin
         .execute_unprepared(&format!("CREATE DATABASE {name}"))
         .await
@@ -106,13 +104,13 @@ pub(crate) async fn temp_pg_store() -> Option<(PgGuard, Store)> {
     })
     .await
     .expect("store");
-    Some((PgGuard { admin, name }, store))
+    Some((PgGuard { admin_url, name }, store))
 }
 
 /// Drops a test database when the test is done with it.
 #[cfg(test)]
 pub(crate) struct PgGuard {
-    admin: DatabaseConnection,
+    admin_url: String,
     name: String,
 }
 
@@ -121,17 +119,21 @@ impl Drop for PgGuard {
     fn drop(&mut self) {
         use sea_orm::ConnectionTrait;
 
-        let (admin, sql) = (
-            self.admin.clone(),
-            format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
-        );
-        // Drop runs inside the test's runtime: finish the statement on a thread of its own.
+        let url = self.admin_url.clone();
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        // Drop runs inside the test's runtime, whose connections cannot be driven from here: a
+        // thread of its own connects and drops the database.
         let _ = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build();
             if let Ok(rt) = rt {
-                let _ = rt.block_on(admin.execute_unprepared(&sql));
+                rt.block_on(async {
+                    if let Ok(admin) = Database::connect(&url).await {
+                        let _ = admin.execute_unprepared(&sql).await;
+                        let _ = admin.close().await;
+                    }
+                });
             }
         })
         .join();
