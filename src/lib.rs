@@ -54,6 +54,10 @@ use store::Store;
 /// Outgoing packets a socket may have waiting before emits to it fail.
 const SOCKET_BUFFER_PACKETS: usize = 1024;
 
+/// Initial read buffer of a websocket, in bytes. The apps' frames are small; a bigger frame grows
+/// the buffer to its size. Every idle connection holds one.
+const WS_READ_BUFFER: usize = 1024;
+
 /// Name of the session cookie.
 pub const SESSION_COOKIE: &str = "bubble_session";
 /// A session ends after this long without being renewed (by sign-in or `GET /auth/me`).
@@ -113,6 +117,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         .max_payload(config.max_payload as u64)
         .ws_max_message_size(config.max_payload)
         .ws_max_frame_size(config.max_payload)
+        .ws_read_buffer_size(WS_READ_BUFFER)
         .max_buffer_size(SOCKET_BUFFER_PACKETS);
     let prefix = config.cluster.adapter_prefix.clone();
     let parts = Parts {
@@ -193,10 +198,40 @@ fn assemble<A: Adapter + DefinedAdapter>(
     inits.push(tincan::register(&state, &io));
     let router = http::router(&state)
         .layer(layer)
+        .layer(tower::util::MapRequestLayer::new(detach_head))
         .layer(sessions)
         .layer(cors)
         .layer(TraceLayer::new_for_http());
     Ok((App { router, state }, inits))
+}
+
+/// Gives a socket.io request a head of its own. hyper parses headers and the URI as slices of
+/// the connection's read buffer (16 KiB), and engine.io keeps the head of the request that opened
+/// a session for the session's lifetime, so without copies every websocket would hold that buffer
+/// for as long as it stays open.
+fn detach_head<B>(mut req: ::http::Request<B>) -> ::http::Request<B> {
+    if !req.uri().path().starts_with("/socket.io") {
+        return req;
+    }
+    let headers = req
+        .headers()
+        .iter()
+        .filter_map(|(name, value)| {
+            let name = ::http::HeaderName::from_bytes(name.as_str().as_bytes()).ok()?;
+            let value = HeaderValue::from_bytes(value.as_bytes()).ok()?;
+            Some((name, value))
+        })
+        .collect();
+    *req.headers_mut() = headers;
+    let uri = req.uri().to_string();
+    if let Ok(owned) = ::http::Uri::from_maybe_shared(bytes::Bytes::from(uri)) {
+        // The router keeps a copy of the URI too.
+        if let Some(original) = req.extensions_mut().get_mut::<axum::extract::OriginalUri>() {
+            original.0 = owned.clone();
+        }
+        *req.uri_mut() = owned;
+    }
+    req
 }
 
 /// Session cookies for signed-in counsellors. The layer sits outside socket.io, so a

@@ -161,17 +161,19 @@ async fn run_socket(
     {
         tracing::error!(sid = %ctx.sid, error = %e, "recording presence failed");
     }
-    if let Err(e) = rooms::rejoin(&ctx).await {
+    // The handlers' futures are boxed: the task of an idle socket then holds only what waiting
+    // needs, not room for the largest handler's state.
+    if let Err(e) = Box::pin(rooms::rejoin(&ctx)).await {
         tracing::error!(sid = %ctx.sid, error = %e, "restoring rooms failed");
     }
     wire::emit(&*ctx.socket, "my_id", &*ctx.bubble_id);
     while let Some(job) = mailbox.next().await {
         match job {
             Job::Event { event, data, ack } => {
-                handle(&ctx, &event, Payload::from(data), ack).await;
+                Box::pin(handle(&ctx, &event, Payload::from(data), ack)).await;
             }
             Job::Disconnect => {
-                rooms::disconnected(&ctx).await;
+                Box::pin(rooms::disconnected(&ctx)).await;
                 break;
             }
         }

@@ -166,7 +166,8 @@ async fn run_socket(app: Arc<AppState>, mut mailbox: Mailbox) {
     let ctx = Ctx { app, socket, me };
     while let Some(job) = mailbox.next().await {
         match job {
-            Job::Event { event, data, ack } => handle(&ctx, &event, data, ack).await,
+            // Boxed, so that an idle socket's task does not hold room for a handler's state.
+            Job::Event { event, data, ack } => Box::pin(handle(&ctx, &event, data, ack)).await,
             Job::Disconnect => break,
         }
     }
