@@ -16,6 +16,7 @@ use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 use socketioxide::extensions::Extensions;
 use socketioxide::extract::{AckSender, SocketRef};
+use socketioxide::operators::BroadcastOperators;
 use socketioxide::socket::Sid;
 
 /// The socket a handler serves, on this node.
@@ -78,6 +79,25 @@ pub trait Io: Send + Sync {
     async fn close(&self);
 }
 
+/// The sockets of `ns` in any of `to` but none of `except`, on every node; `None` for no rooms
+/// (which would otherwise mean the whole namespace) or an unknown namespace.
+fn select<A: Adapter>(
+    io: &SocketIo<A>,
+    ns: &str,
+    to: Vec<String>,
+    except: Vec<String>,
+) -> Option<BroadcastOperators<A>> {
+    if to.is_empty() {
+        return None;
+    }
+    let op = io.of(ns)?.to(to);
+    Some(if except.is_empty() {
+        op
+    } else {
+        op.except(except)
+    })
+}
+
 #[async_trait]
 impl<A: Adapter> Io for SocketIo<A> {
     async fn emit(
@@ -88,49 +108,41 @@ impl<A: Adapter> Io for SocketIo<A> {
         event: &str,
         payload: &RawValue,
     ) {
-        if rooms.is_empty() {
+        let Some(op) = select(self, ns, rooms, except) else {
             return;
-        }
-        let Some(op) = self.of(ns) else { return };
-        let mut op = op.to(rooms);
-        if !except.is_empty() {
-            op = op.except(except);
-        }
+        };
         if let Err(e) = op.emit(event, payload).await {
             tracing::warn!(ns, event, error = %e, "broadcast failed");
         }
     }
 
     async fn join(&self, ns: &str, of: Vec<String>, rooms: Vec<String>) {
-        if of.is_empty() || rooms.is_empty() {
+        let Some(op) = select(self, ns, of, Vec::new()) else {
             return;
-        }
-        let Some(op) = self.of(ns) else { return };
-        if let Err(e) = op.to(of).join(rooms).await {
+        };
+        if !rooms.is_empty()
+            && let Err(e) = op.join(rooms).await
+        {
             tracing::warn!(ns, error = %e, "joining rooms failed");
         }
     }
 
     async fn leave(&self, ns: &str, of: Vec<String>, except: Vec<String>, rooms: Vec<String>) {
-        if of.is_empty() || rooms.is_empty() {
+        let Some(op) = select(self, ns, of, except) else {
             return;
-        }
-        let Some(op) = self.of(ns) else { return };
-        let mut op = op.to(of);
-        if !except.is_empty() {
-            op = op.except(except);
-        }
-        if let Err(e) = op.leave(rooms).await {
+        };
+        if !rooms.is_empty()
+            && let Err(e) = op.leave(rooms).await
+        {
             tracing::warn!(ns, error = %e, "leaving rooms failed");
         }
     }
 
     async fn disconnect(&self, ns: &str, of: Vec<String>) {
-        if of.is_empty() {
+        let Some(op) = select(self, ns, of, Vec::new()) else {
             return;
-        }
-        let Some(op) = self.of(ns) else { return };
-        if let Err(e) = op.to(of).disconnect().await {
+        };
+        if let Err(e) = op.disconnect().await {
             tracing::warn!(ns, error = %e, "disconnecting sockets failed");
         }
     }

@@ -90,7 +90,9 @@ pub(crate) async fn temp_pg_store() -> Option<(PgGuard, Store)> {
 
     let admin_url = std::env::var("BUBBLE_TEST_PG").ok()?;
     let name = format!("bubble_unit_{}", uuid::Uuid::new_v4().simple());
-    let admin = Database::connect(&admin_url).await.expect("admin connection");
+    let admin = Database::connect(&admin_url)
+        .await
+        .expect("admin connection");
     admin
         .execute_unprepared(&format!("CREATE DATABASE {name}"))
         .await

@@ -628,7 +628,11 @@ mod tests {
             vec![("r1", "pb2", "p"), ("r1", "qb", "q")],
             "p leaves r1 once, with its last socket; p stays in r2 through node a"
         );
-        assert_eq!(departed.sockets.len(), 4, "pa is on node a, whoever joined it");
+        assert_eq!(
+            departed.sockets.len(),
+            4,
+            "pa is on node a, whoever joined it"
+        );
         assert!(
             b.remove_node("node-b").await.unwrap().sockets.is_empty(),
             "a second remover gets nothing"
