@@ -6,14 +6,13 @@
 // spread over the nodes. Needs BUBBLE_TEST_PG; Redis from BUBBLE_TEST_REDIS or
 // redis://127.0.0.1:6379.
 import { describe, test, before, after, afterEach } from 'node:test';
-import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  assert, BIN, PG, NODE_HEARTBEAT_MS, NODE_TIMEOUT_MS, startCluster, connect as connectRoot,
+  addCounsellor, assert, PG, NODE_HEARTBEAT_MS, NODE_TIMEOUT_MS, startCluster, connect as connectRoot,
   connectNs as connectToNs, closeAll,
   closeClient, onceWhere, collect, request, expectError, emitAck, createRoom, joinRoom, viewRoom,
   listRooms, myRooms, addMessage, bubbleIdOf, newToken, sleep, waitUntil, waitDisconnected,
@@ -81,19 +80,6 @@ async function viewUntil(sock, roomId, pred, label, ms = 3000) {
 
 const PASSWORD = 'correct horse battery';
 
-/** Creates a counsellor account with the command line, against the cluster's database. */
-function addCounsellor(cluster, username, name) {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(BIN, ['counsellor', 'add', username, '--name', name, '--database-url', cluster.dbUrl],
-      { stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    proc.stdout.on('data', (d) => { out += d; });
-    proc.stderr.on('data', (d) => { out += d; });
-    proc.on('error', reject);
-    proc.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`counsellor add: ${code} ${out}`))));
-    proc.stdin.end(`${PASSWORD}\n`);
-  });
-}
 
 /** POST /auth on `node`: { token, cookie, id }. */
 async function signIn(node, username) {
@@ -119,7 +105,7 @@ function counsellorSocket(gen, node, { token, cookie }) {
 /** A fresh signed-in counsellor with a socket on `node`, online unless `online: false`. */
 async function signedInCounsellor(cluster, node, gen, name, { online = true } = {}) {
   const username = uniq('c');
-  await addCounsellor(cluster, username, name);
+  await addCounsellor(cluster, username, name, PASSWORD);
   const auth = await signIn(node, username);
   const sock = await counsellorSocket(gen, node, { token: auth.token });
   if (online) assert.deepEqual(await request(sock, 'counsellor_online', {}), {});

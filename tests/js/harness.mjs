@@ -322,6 +322,23 @@ export function createClient(gen, server, { token, transports, reconnection = fa
 }
 
 /**
+ * Creates a counsellor account with the command line, password on standard input, in the
+ * database of `target` (a server or a cluster: anything with a `dbUrl`).
+ */
+export function addCounsellor(target, username, name, password) {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(BIN, ['counsellor', 'add', username, '--name', name,
+      '--database-url', target.dbUrl], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    proc.stdout.on('data', (d) => { out += d; });
+    proc.stderr.on('data', (d) => { out += d; });
+    proc.on('error', reject);
+    proc.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`counsellor add: ${code} ${out}`))));
+    proc.stdin.end(`${password}\n`);
+  });
+}
+
+/**
  * Creates a socket on namespace `ns` (e.g. '/counsellor', '/tincan') without waiting for it to
  * connect. `auth` (4.x only): the handshake auth object; `headers`: extra handshake headers (how
  * 1.x and 2.x send a bearer token); `query`: the handshake query. closeAll closes it too.

@@ -1,32 +1,18 @@
 // Signed-in counsellors on `/counsellor`: authentication, matching with users on `/`, chatting
 // across namespaces, issues and moderation.
 import { describe, test, before, after, afterEach } from 'node:test';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 
 import sio1 from 'sio1';
 import { io as sio4 } from 'sio4';
 
 import {
-  assert, BIN, startServer, connect, closeAll, once, onceWhere, expectNone, request, expectError,
+  addCounsellor, assert, startServer, connect, closeAll, once, onceWhere, expectNone, request, expectError,
   createRoom, joinRoom, listRooms, addMessage, bubbleIdOf, within, waitUntil,
 } from './harness.mjs';
 
 const PASSWORD = 'correct horse battery';
 
-/** Creates a counsellor account with the command line, password on standard input. */
-function addCounsellor(server, username, name) {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(BIN, ['counsellor', 'add', username, '--name', name,
-      '--database-url', server.dbUrl], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    proc.stdout.on('data', (d) => { out += d; });
-    proc.stderr.on('data', (d) => { out += d; });
-    proc.on('error', reject);
-    proc.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`counsellor add: ${code} ${out}`))));
-    proc.stdin.end(`${PASSWORD}\n`);
-  });
-}
 
 /** POST /auth; returns { status, body, cookie }. */
 async function signIn(server, username, password = PASSWORD) {
@@ -80,7 +66,7 @@ function closeCounsellors() {
 /** Signs in a fresh account and brings one socket online on `/counsellor`. */
 async function onlineCounsellor(server, gen = 4, name = 'Sam') {
   const username = `c_${randomBytes(4).toString('hex')}`;
-  await addCounsellor(server, username, name);
+  await addCounsellor(server, username, name, PASSWORD);
   const auth = await signIn(server, username);
   assert.equal(auth.status, 200, JSON.stringify(auth.body));
   const how = gen === 4 ? { token: auth.body.token } : { bearer: auth.body.token };
@@ -106,7 +92,7 @@ describe('/counsellor authentication', { timeout: 90000 }, () => {
 
   test('wrong password: 401 unauthorized, same answer as an unknown user', async () => {
     const username = `c_${randomBytes(4).toString('hex')}`;
-    await addCounsellor(server, username, 'Pat');
+    await addCounsellor(server, username, 'Pat', PASSWORD);
     const wrong = await signIn(server, username, 'wrong password');
     const unknown = await signIn(server, 'nobody_here', 'wrong password');
     assert.equal(wrong.status, 401);
@@ -125,7 +111,7 @@ describe('/counsellor authentication', { timeout: 90000 }, () => {
   ]) {
     test(`accepted with ${label}; identity comes from the sign-in`, async () => {
       const username = `c_${randomBytes(4).toString('hex')}`;
-      await addCounsellor(server, username, 'Robin');
+      await addCounsellor(server, username, 'Robin', PASSWORD);
       const auth = await signIn(server, username);
       assert.equal(auth.status, 200);
       assert.equal(auth.body.counsellor.username, username);
@@ -156,7 +142,7 @@ describe('/counsellor authentication', { timeout: 90000 }, () => {
     const own = await startServer();
     try {
       const username = `c_${randomBytes(4).toString('hex')}`;
-      await addCounsellor(own, username, 'Lee');
+      await addCounsellor(own, username, 'Lee', PASSWORD);
       const auth = await signIn(own, username);
       await own.restart();
       const sock = await connected(counsellorClient(4, own, { cookie: auth.cookie }));
