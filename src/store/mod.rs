@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+use sea_orm::{ConnectOptions, Database, DatabaseBackend, DatabaseConnection, DbErr};
 
 use crate::config::DatabaseArgs;
 
@@ -22,6 +22,7 @@ mod tincan_accounts;
 mod tincan_conversations;
 mod tincan_groups;
 mod tincan_messages;
+mod writer;
 
 pub use accounts::{SESSION_ACCOUNT_KEY, TOKEN_LIFETIME_MS};
 pub use issues::{IssueType, NewIssue, NewReport};
@@ -38,35 +39,54 @@ pub use tincan_groups::{EditedGroup, GroupChanges, GroupCursor, MEMBER, NewGroup
 #[derive(Clone, Debug)]
 pub struct Store {
     db: DatabaseConnection,
+    /// On SQLite, the task that stores new messages in batches (see [`writer`]).
+    writer: Option<writer::Writer>,
 }
 
 impl Store {
-    /// Connects and brings the schema up to date.
-    ///
-    /// SQLite runs in WAL mode with `synchronous=NORMAL` (a commit survives a crash of the
-    /// process), a busy timeout so that concurrent writers wait instead of failing, and foreign
-    /// keys on.
+    /// Connects (see [`options`]) and brings the schema up to date. On SQLite, also starts the
+    /// task that stores new messages (see [`writer`]) on a connection of its own.
     pub async fn connect(args: &DatabaseArgs) -> Result<Self, DbErr> {
-        let mut options = ConnectOptions::new(args.database_url.clone());
-        options
-            .max_connections(args.db_connections.max(2))
-            .min_connections(1)
-            .acquire_timeout(Duration::from_secs(10))
-            .sqlx_logging(false)
-            .map_sqlx_sqlite_opts(|o| {
-                o.journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Normal)
-                    .busy_timeout(Duration::from_secs(10))
-                    .foreign_keys(true)
-            });
-        let db = Database::connect(options).await?;
+        let db = Database::connect(options(args, args.db_connections.max(2), 50)).await?;
         Migrator::up(&db, None).await?;
-        Ok(Self { db })
+        let writer = match db.get_database_backend() {
+            DatabaseBackend::Sqlite => {
+                // The writer's connection is its own: nothing else waits for it, so it is never
+                // tested before use, and a whole batch's rows come back without a pause.
+                let mut own = options(args, 1, writer::BATCH);
+                own.test_before_acquire(false);
+                Some(writer::Writer::start(Database::connect(own).await?))
+            }
+            _ => None,
+        };
+        Ok(Self { db, writer })
     }
 
     pub fn db(&self) -> &DatabaseConnection {
         &self.db
     }
+}
+
+/// Pool options for `connections` connections; on SQLite, a query's rows are handed over from
+/// the connection's thread `rows` at a time at most (sqlx's default is 50).
+///
+/// SQLite runs in WAL mode with `synchronous=NORMAL` (a commit survives a crash of the process),
+/// a busy timeout so that concurrent writers wait instead of failing, and foreign keys on.
+fn options(args: &DatabaseArgs, connections: u32, rows: usize) -> ConnectOptions {
+    let mut options = ConnectOptions::new(args.database_url.clone());
+    options
+        .max_connections(connections)
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(move |o| {
+            o.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true)
+                .row_buffer_size(rows)
+        });
+    options
 }
 
 /// A store on a fresh SQLite file, for unit tests.

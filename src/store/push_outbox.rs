@@ -33,20 +33,20 @@ pub struct PushFanout<'a> {
 
 /// Placeholders in the backend's syntax: `?` for SQLite, `$1`, `$2`, … for PostgreSQL. Each
 /// placeholder is used once, in the order bound (SQLite's `?` are positional).
-struct Params {
+pub(super) struct Params {
     backend: DatabaseBackend,
     values: Vec<Value>,
 }
 
 impl Params {
-    fn new(backend: DatabaseBackend) -> Self {
+    pub(super) fn new(backend: DatabaseBackend) -> Self {
         Self {
             backend,
             values: Vec::new(),
         }
     }
 
-    fn bind(&mut self, value: impl Into<Value>) -> String {
+    pub(super) fn bind(&mut self, value: impl Into<Value>) -> String {
         self.values.push(value.into());
         match self.backend {
             DatabaseBackend::Postgres => format!("${}", self.values.len()),
@@ -54,7 +54,7 @@ impl Params {
         }
     }
 
-    fn statement(self, sql: String) -> Statement {
+    pub(super) fn statement(self, sql: String) -> Statement {
         Statement::from_sql_and_values(self.backend, sql, self.values)
     }
 }

@@ -1,0 +1,673 @@
+//! On SQLite, new messages are stored by one task, the writer, on a connection of its own.
+//! `add_message` hands it the message and waits; the writer takes everything that is waiting (up
+//! to [`BATCH`] messages) and stores it in one transaction: BEGIN IMMEDIATE, one UPDATE that
+//! stamps every room of the batch, one INSERT of every message, the push outbox statement of each
+//! message whose room has someone with a device token, COMMIT. Every caller is answered after
+//! that commit, so an acknowledged message is a stored one, as without the writer.
+//!
+//! SQLite has one writer at a time anyway. What a batch saves is the statements: sqlx runs each
+//! SQLite connection on a thread of its own, so every statement is a hand-off to that thread and
+//! back, and pooled connections racing for the write lock sleep in the busy handler. A batch of
+//! a hundred messages costs about what one message used to.
+//!
+//! Each message keeps the semantics of one transaction per message: its `createdAt` is its room's
+//! `lastActive` moved on by one, or now if that is later, so the messages of a room are stamped
+//! strictly increasing in the order they reached the writer; a message to a room that does not
+//! exist is answered `None` and the others are stored; a batch that fails as a whole (any
+//! statement, or the commit) is rolled back and its messages stored one by one, each in a
+//! transaction of its own, so that one failing message costs the others only time.
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::sync::Arc;
+
+use entity::message;
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, Set,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
+use tokio::sync::{mpsc, oneshot};
+
+use super::messages::{Added, NewMessage, add_one};
+use super::push_outbox::{Params, PushFanout, enqueue_for_message};
+use crate::clock::now_ms;
+
+/// Most messages in one transaction.
+pub(super) const BATCH: usize = 256;
+/// Most messages waiting for the writer before `add_message` waits to hand its own over.
+const QUEUE: usize = 4 * BATCH;
+
+type Answer = Result<Option<Added>, DbErr>;
+
+/// The sending end of the writer's queue; the writer stops when every clone is dropped.
+#[derive(Clone, Debug)]
+pub(super) struct Writer {
+    queue: mpsc::Sender<Request>,
+}
+
+/// One `add_message` call waiting for the writer.
+pub(super) struct Request {
+    new: NewMessage,
+    fanout: OwnedFanout,
+    answer: oneshot::Sender<Answer>,
+}
+
+/// A [`PushFanout`] the request owns.
+struct OwnedFanout {
+    present: Vec<Arc<str>>,
+    collapse_ms: i64,
+    author_name: Option<String>,
+}
+
+impl OwnedFanout {
+    fn new(fanout: &PushFanout<'_>) -> Self {
+        Self {
+            present: fanout.present.to_vec(),
+            collapse_ms: fanout.collapse_ms,
+            author_name: fanout.author_name.map(str::to_owned),
+        }
+    }
+
+    fn borrow(&self) -> PushFanout<'_> {
+        PushFanout {
+            present: &self.present,
+            collapse_ms: self.collapse_ms,
+            author_name: self.author_name.as_deref(),
+        }
+    }
+}
+
+impl Request {
+    pub(super) fn new(
+        new: NewMessage,
+        fanout: &PushFanout<'_>,
+    ) -> (Self, oneshot::Receiver<Answer>) {
+        let (answer, answered) = oneshot::channel();
+        let request = Self {
+            new,
+            fanout: OwnedFanout::new(fanout),
+            answer,
+        };
+        (request, answered)
+    }
+
+    fn answer(self, answer: Answer) {
+        // The caller may have gone (its socket closed); the message is stored all the same.
+        let _ = self.answer.send(answer);
+    }
+}
+
+impl Writer {
+    /// Starts the writer on `db`, which should be a pool of one connection: the writer is its
+    /// only user.
+    pub(super) fn start(db: DatabaseConnection) -> Self {
+        let (queue, queued) = mpsc::channel(QUEUE);
+        tokio::spawn(run(db, queued));
+        Self { queue }
+    }
+
+    /// Stores `new` in the writer's next batch; the answer comes after its commit. Hands the
+    /// message back when the writer has stopped.
+    pub(super) async fn add(
+        &self,
+        new: NewMessage,
+        fanout: &PushFanout<'_>,
+    ) -> Result<Answer, NewMessage> {
+        let (request, answered) = Request::new(new, fanout);
+        if let Err(mpsc::error::SendError(request)) = self.queue.send(request).await {
+            return Err(request.new);
+        }
+        Ok(answered.await.unwrap_or_else(|_| {
+            Err(DbErr::Custom(
+                "the message writer stopped before answering".into(),
+            ))
+        }))
+    }
+}
+
+async fn run(db: DatabaseConnection, mut queued: mpsc::Receiver<Request>) {
+    let mut batch = Vec::with_capacity(BATCH);
+    while queued.recv_many(&mut batch, BATCH).await > 0 {
+        write(
+            &db,
+            std::mem::replace(&mut batch, Vec::with_capacity(BATCH)),
+        )
+        .await;
+    }
+}
+
+/// Stores a batch and answers every request in it.
+pub(super) async fn write(db: &DatabaseConnection, batch: Vec<Request>) {
+    match store_batch(db, &batch).await {
+        Ok(added) => {
+            for (request, added) in batch.into_iter().zip(added) {
+                request.answer(Ok(added));
+            }
+        }
+        Err(e) if batch.len() == 1 => {
+            if let Some(request) = batch.into_iter().next() {
+                request.answer(Err(e));
+            }
+        }
+        Err(e) => {
+            tracing::warn!(
+                error = %e,
+                messages = batch.len(),
+                "a batch of messages failed; storing them one at a time"
+            );
+            for Request {
+                new,
+                fanout,
+                answer,
+            } in batch
+            {
+                let added = add_one(db, new, &fanout.borrow()).await;
+                let _ = answer.send(added);
+            }
+        }
+    }
+}
+
+/// The whole batch in one transaction: one answer per request, in order, or the first error
+/// (and nothing stored).
+async fn store_batch(
+    db: &DatabaseConnection,
+    batch: &[Request],
+) -> Result<Vec<Option<Added>>, DbErr> {
+    let options = TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    };
+    let txn = db.begin_with_options(options).await?;
+    match stage(&txn, batch).await {
+        Ok(added) => {
+            txn.commit().await?;
+            Ok(added)
+        }
+        Err(e) => {
+            if let Err(rollback) = txn.rollback().await {
+                tracing::warn!(error = %rollback, "rolling back a batch of messages failed");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// A room of the batch once stamped.
+struct Stamped {
+    name: String,
+    /// The `createdAt` of the room's next message in the batch.
+    next: i64,
+    /// Whether a member of the room has a device token: only then can a message queue a push.
+    pushable: bool,
+}
+
+async fn stage(txn: &DatabaseTransaction, batch: &[Request]) -> Result<Vec<Option<Added>>, DbErr> {
+    let now = now_ms();
+    // The batch's rooms, each with how many messages it gets.
+    let mut rooms: Vec<(&str, i64)> = Vec::new();
+    let mut slot: HashMap<&str, usize> = HashMap::new();
+    for request in batch {
+        match slot.entry(request.new.room_id.as_str()) {
+            Entry::Occupied(e) => rooms[*e.get()].1 += 1,
+            Entry::Vacant(e) => {
+                e.insert(rooms.len());
+                rooms.push((request.new.room_id.as_str(), 1));
+            }
+        }
+    }
+    let mut stamped = stamp_rooms(txn, &rooms, now).await?;
+
+    let mut rows = Vec::with_capacity(batch.len());
+    let mut at = Vec::with_capacity(batch.len());
+    for request in batch {
+        let Some(room) = stamped.get_mut(request.new.room_id.as_str()) else {
+            at.push(None);
+            continue;
+        };
+        let created_at = room.next;
+        room.next += 1;
+        at.push(Some(created_at));
+        let new = &request.new;
+        rows.push(message::ActiveModel {
+            room_id: Set(new.room_id.clone()),
+            user_id: Set(new.user_id.clone()),
+            bubble_id: Set(new.bubble_id.clone()),
+            message_type: Set(new.message_type.to_owned()),
+            content: Set(new.content.clone()),
+            target_user: Set(new.target_user.clone()),
+            target_user_bubble_id: Set(new.target_user_bubble_id.clone()),
+            created_at: Set(created_at),
+            updated_at: Set(created_at),
+            ..Default::default()
+        });
+    }
+    if rows.is_empty() {
+        return Ok(vec![None; batch.len()]);
+    }
+    let expected = rows.len();
+    // RETURNING gives no order; (room, createdAt) names a message of the batch.
+    let mut inserted: HashMap<(String, i64), message::Model> = message::Entity::insert_many(rows)
+        .exec_with_returning(txn)
+        .await?
+        .into_iter()
+        .map(|m| ((m.room_id.clone(), m.created_at), m))
+        .collect();
+    if inserted.len() != expected {
+        return Err(DbErr::Custom(format!(
+            "stored {expected} messages, {} returned",
+            inserted.len()
+        )));
+    }
+
+    let mut added = Vec::with_capacity(batch.len());
+    for (request, created_at) in batch.iter().zip(at) {
+        let Some(created_at) = created_at else {
+            added.push(None);
+            continue;
+        };
+        let key = (request.new.room_id.clone(), created_at);
+        let message = inserted
+            .remove(&key)
+            .ok_or_else(|| DbErr::Custom(format!("message {key:?} not returned")))?;
+        let pushes = match stamped.get(request.new.room_id.as_str()) {
+            Some(room) if room.pushable => {
+                enqueue_for_message(txn, &room.name, &message, &request.fanout.borrow()).await?
+            }
+            _ => 0,
+        };
+        added.push(Some(Added { message, pushes }));
+    }
+    Ok(added)
+}
+
+/// Moves every room's `lastActive` past its messages in one statement. A room with `k` messages
+/// gets `max(lastActive, now - 1) + k`: its first message is stamped `max(lastActive + 1, now)`,
+/// as one message alone would be, and the others follow one millisecond apart. Rooms that do not
+/// exist are not in the answer.
+async fn stamp_rooms<'a>(
+    txn: &DatabaseTransaction,
+    rooms: &[(&'a str, i64)],
+    now: i64,
+) -> Result<HashMap<&'a str, Stamped>, DbErr> {
+    let mut p = Params::new(txn.get_database_backend());
+    let base = format!(
+        "CASE WHEN last_active > {} THEN last_active ELSE {} END",
+        p.bind(now - 1),
+        p.bind(now - 1)
+    );
+    let mut counts = String::from("CASE id");
+    for (room, count) in rooms {
+        counts += &format!(" WHEN {} THEN {}", p.bind(*room), p.bind(*count));
+    }
+    counts += " END";
+    let updated = p.bind(now);
+    let ids: Vec<String> = rooms.iter().map(|(room, _)| p.bind(*room)).collect();
+    let sql = format!(
+        "UPDATE room SET last_active = {base} + {counts}, updated_at = {updated} \
+         WHERE id IN ({}) \
+         RETURNING id, name, last_active, EXISTS (SELECT 1 FROM room_member m \
+         JOIN push_token t ON t.bubble_id = m.bubble_id WHERE m.room_id = room.id) AS pushable",
+        ids.join(", ")
+    );
+    let counts: HashMap<&str, i64> = rooms.iter().copied().collect();
+    let mut stamped = HashMap::with_capacity(rooms.len());
+    for row in txn.query_all_raw(p.statement(sql)).await? {
+        let id: String = row.try_get("", "id")?;
+        let last_active: i64 = row.try_get("", "last_active")?;
+        let Some((&room, &count)) = counts.get_key_value(id.as_str()) else {
+            return Err(DbErr::Custom(format!(
+                "room {id} stamped but not asked for"
+            )));
+        };
+        stamped.insert(
+            room,
+            Stamped {
+                name: row.try_get("", "name")?,
+                next: last_active - count + 1,
+                pushable: row.try_get("", "pushable")?,
+            },
+        );
+    }
+    Ok(stamped)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use entity::room;
+    use sea_orm::{ColumnTrait, QueryFilter, QueryOrder};
+
+    use super::*;
+    use crate::store::{NewRoom, PUBLIC, Store, temp_store};
+
+    async fn new_room(store: &Store, name: &str, members: &[&str]) -> String {
+        let room = store
+            .create_room(
+                NewRoom {
+                    name: name.into(),
+                    description: String::new(),
+                    room_type: PUBLIC,
+                    user_limit: 100,
+                    categories: Vec::new(),
+                    created_by: "sid-author".into(),
+                    created_by_bubble_id: "author".into(),
+                },
+                members,
+                None,
+            )
+            .await
+            .unwrap();
+        room.id
+    }
+
+    fn text(room_id: &str, content: &str) -> NewMessage {
+        NewMessage {
+            room_id: room_id.to_owned(),
+            user_id: "sid-author".into(),
+            bubble_id: "author".into(),
+            message_type: "MESSAGE",
+            content: content.to_owned(),
+            target_user: None,
+            target_user_bubble_id: None,
+        }
+    }
+
+    const NOBODY_HERE: PushFanout<'static> = PushFanout {
+        present: &[],
+        collapse_ms: 60_000,
+        author_name: None,
+    };
+
+    /// Runs `messages` as one batch, as the writer would, and returns the answers in order.
+    async fn batch(store: &Store, messages: Vec<(NewMessage, PushFanout<'_>)>) -> Vec<Answer> {
+        let mut requests = Vec::new();
+        let mut answers = Vec::new();
+        for (new, fanout) in messages {
+            let (request, answered) = Request::new(new, &fanout);
+            requests.push(request);
+            answers.push(answered);
+        }
+        write(store.db(), requests).await;
+        let mut got = Vec::new();
+        for answered in answers {
+            got.push(answered.await.expect("every request is answered"));
+        }
+        got
+    }
+
+    async fn stored(store: &Store, room_id: &str) -> Vec<message::Model> {
+        message::Entity::find()
+            .filter(message::Column::RoomId.eq(room_id))
+            .order_by_asc(message::Column::Id)
+            .all(store.db())
+            .await
+            .unwrap()
+    }
+
+    async fn last_active(store: &Store, room_id: &str) -> i64 {
+        room::Entity::find_by_id(room_id.to_owned())
+            .one(store.db())
+            .await
+            .unwrap()
+            .expect("room")
+            .last_active
+    }
+
+    fn created(answer: &Answer) -> i64 {
+        match answer {
+            Ok(Some(added)) => added.message.created_at,
+            other => panic!("expected a stored message, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_batch_stamps_each_room_strictly_increasing_in_order() {
+        let (_dir, store) = temp_store().await;
+        let a = new_room(&store, "A", &["author"]).await;
+        let b = new_room(&store, "B", &["author"]).await;
+        // B was last active in the future (a clock step back): its messages come after that.
+        let ahead = now_ms() + 60_000;
+        room::Entity::update_many()
+            .col_expr(room::Column::LastActive, ahead.into())
+            .filter(room::Column::Id.eq(b.as_str()))
+            .exec(store.db())
+            .await
+            .unwrap();
+
+        let before = now_ms();
+        let mut messages = Vec::new();
+        for i in 0..30 {
+            let room = if i % 3 == 0 { &b } else { &a };
+            messages.push((text(room, &format!("m{i}")), NOBODY_HERE));
+        }
+        let answers = batch(&store, messages).await;
+
+        let (mut in_a, mut in_b) = (Vec::new(), Vec::new());
+        for (i, answer) in answers.iter().enumerate() {
+            let added = answer.as_ref().unwrap().as_ref().unwrap();
+            assert_eq!(added.message.content, format!("m{i}"));
+            assert_eq!(added.pushes, 0);
+            let room = if i % 3 == 0 { &mut in_b } else { &mut in_a };
+            room.push(created(answer));
+        }
+        assert_eq!((in_a.len(), in_b.len()), (20, 10));
+        assert!(in_a[0] >= before, "stamped no earlier than the batch");
+        assert!(in_a.windows(2).all(|w| w[1] == w[0] + 1), "{in_a:?}");
+        assert_eq!(in_b[0], ahead + 1);
+        assert!(in_b.windows(2).all(|w| w[1] == w[0] + 1), "{in_b:?}");
+        assert_eq!(last_active(&store, &a).await, in_a[19]);
+        assert_eq!(last_active(&store, &b).await, in_b[9]);
+
+        // What was answered is what is stored, and the next message comes after the batch.
+        let rows: Vec<i64> = stored(&store, &a)
+            .await
+            .iter()
+            .map(|m| m.created_at)
+            .collect();
+        assert_eq!(rows, in_a);
+        let next = store
+            .add_message(text(&a, "after"), &NOBODY_HERE)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(next.message.created_at > in_a[19]);
+    }
+
+    #[tokio::test]
+    async fn concurrent_messages_wait_for_one_batch_and_stay_ordered_per_room() {
+        let (_dir, store) = temp_store().await;
+        let mut rooms = Vec::new();
+        for name in ["A", "B", "C", "D"] {
+            rooms.push(new_room(&store, name, &["author"]).await);
+        }
+        // Hold SQLite's write lock so that the writer's first batch waits and the rest queue.
+        let options = TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        };
+        let lock = store.db().begin_with_options(options).await.unwrap();
+        let writer = store.writer.clone().expect("SQLite has a writer");
+        let queued = || QUEUE - writer.queue.capacity();
+        let wait_for = |n: usize| async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            while queued() != n {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "{} queued",
+                    queued()
+                );
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        };
+        // The first message is taken alone and waits for the lock; the others queue behind it.
+        let spawn = |room: &String, content: String| {
+            let (store, room) = (store.clone(), room.clone());
+            tokio::spawn(
+                async move { store.add_message(text(&room, &content), &NOBODY_HERE).await },
+            )
+        };
+        let (first, first_answer) = Request::new(text(&rooms[0], "first"), &NOBODY_HERE);
+        assert!(writer.queue.send(first).await.is_ok());
+        wait_for(0).await;
+        let mut sends = Vec::new();
+        const PER_ROOM: usize = 50;
+        for i in 0..PER_ROOM {
+            for room in &rooms {
+                sends.push(spawn(room, i.to_string()));
+            }
+        }
+        wait_for(PER_ROOM * rooms.len()).await;
+        lock.commit().await.unwrap();
+
+        first_answer
+            .await
+            .unwrap()
+            .unwrap()
+            .expect("the room exists");
+        for send in sends {
+            send.await.unwrap().unwrap().expect("the room exists");
+        }
+        for room in &rooms {
+            let times: Vec<i64> = stored(&store, room)
+                .await
+                .iter()
+                .map(|m| m.created_at)
+                .collect();
+            let first = usize::from(room == &rooms[0]);
+            assert_eq!(times.len(), PER_ROOM + first);
+            assert!(times.windows(2).all(|w| w[1] > w[0]), "{times:?}");
+            assert_eq!(last_active(&store, room).await, times[times.len() - 1]);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_missing_room_answers_none_and_the_others_are_stored() {
+        let (_dir, store) = temp_store().await;
+        let a = new_room(&store, "A", &["author"]).await;
+        let answers = batch(
+            &store,
+            vec![
+                (text(&a, "one"), NOBODY_HERE),
+                (text("no such room", "lost"), NOBODY_HERE),
+                (text(&a, "two"), NOBODY_HERE),
+            ],
+        )
+        .await;
+        assert!(matches!(answers[1], Ok(None)), "{:?}", answers[1]);
+        assert_eq!(created(&answers[2]), created(&answers[0]) + 1);
+        let contents: Vec<String> = stored(&store, &a)
+            .await
+            .into_iter()
+            .map(|m| m.content)
+            .collect();
+        assert_eq!(contents, ["one", "two"]);
+
+        // A batch of nothing but missing rooms stores nothing.
+        let answers = batch(&store, vec![(text("gone", "x"), NOBODY_HERE)]).await;
+        assert!(matches!(answers[0], Ok(None)));
+        assert_eq!(
+            message::Entity::find().all(store.db()).await.unwrap().len(),
+            2
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failing_message_does_not_lose_the_others() {
+        let (_dir, store) = temp_store().await;
+        let a = new_room(&store, "A", &["author"]).await;
+        let b = new_room(&store, "B", &["author"]).await;
+        store
+            .db()
+            .execute_unprepared(
+                "CREATE TRIGGER refuse BEFORE INSERT ON message WHEN NEW.content = 'refused' \
+                 BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+            )
+            .await
+            .unwrap();
+        let answers = batch(
+            &store,
+            vec![
+                (text(&a, "one"), NOBODY_HERE),
+                (text(&a, "refused"), NOBODY_HERE),
+                (text(&b, "two"), NOBODY_HERE),
+                (text(&a, "three"), NOBODY_HERE),
+            ],
+        )
+        .await;
+        let error = answers[1].as_ref().expect_err("the refused message fails");
+        assert!(error.to_string().contains("refused by the test"), "{error}");
+        assert!(created(&answers[3]) > created(&answers[0]));
+        let contents: Vec<String> = stored(&store, &a)
+            .await
+            .into_iter()
+            .map(|m| m.content)
+            .collect();
+        assert_eq!(contents, ["one", "three"]);
+        assert_eq!(last_active(&store, &a).await, created(&answers[3]));
+        assert_eq!(stored(&store, &b).await.len(), 1);
+
+        // Alone in its batch, it fails the same way and stores nothing.
+        let answers = batch(&store, vec![(text(&b, "refused"), NOBODY_HERE)]).await;
+        assert!(answers[0].is_err());
+        assert_eq!(stored(&store, &b).await.len(), 1);
+        // Through the writer too.
+        let through = store.add_message(text(&b, "refused"), &NOBODY_HERE).await;
+        assert!(through.is_err());
+        let fine = store.add_message(text(&b, "fine"), &NOBODY_HERE).await;
+        assert!(matches!(fine, Ok(Some(_))), "{fine:?}");
+    }
+
+    #[tokio::test]
+    async fn pushes_in_a_batch_are_queued_as_one_message_at_a_time_would() {
+        let (_dir, store) = temp_store().await;
+        let a = new_room(&store, "A", &["author", "away", "here", "tokenless"]).await;
+        let quiet = new_room(&store, "Quiet", &["author", "tokenless"]).await;
+        for (token, who) in [
+            ("tok-away", "away"),
+            ("tok-here", "here"),
+            ("tok-author", "author"),
+        ] {
+            store.register_push_token(token, who, "fcm").await.unwrap();
+        }
+        let present: Vec<Arc<str>> = vec!["author".into(), "here".into()];
+        let with_here = PushFanout {
+            present: &present,
+            ..NOBODY_HERE
+        };
+        let answers = batch(
+            &store,
+            vec![
+                // Nobody present: "away" and "here" each get a row.
+                (text(&a, "one"), NOBODY_HERE),
+                (text(&quiet, "nobody to push to"), NOBODY_HERE),
+                // Both rows collapse into this one.
+                (text(&a, "two"), NOBODY_HERE),
+                // "here" is present now: only the row of "away" moves on.
+                (text(&a, "three"), with_here),
+            ],
+        )
+        .await;
+        let pushes: Vec<u64> = answers
+            .iter()
+            .map(|a| a.as_ref().unwrap().as_ref().unwrap().pushes)
+            .collect();
+        assert_eq!(pushes, [2, 0, 2, 1]);
+        let id = |i: usize| answers[i].as_ref().unwrap().as_ref().unwrap().message.id;
+        let mut rows: Vec<(String, i64)> = store
+            .push_outbox_rows()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.token, r.message_id))
+            .collect();
+        rows.sort();
+        assert_eq!(
+            rows,
+            [
+                ("tok-away".to_owned(), id(3)),
+                ("tok-here".to_owned(), id(2))
+            ]
+        );
+    }
+}
