@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, Database, DatabaseBackend, DatabaseConnection, DbErr};
 
 use crate::config::DatabaseArgs;
@@ -45,17 +45,23 @@ pub struct Store {
 
 impl Store {
     /// Connects (see [`options`]) and brings the schema up to date. On SQLite, also starts the
-    /// task that stores new messages (see [`writer`]) on a connection of its own.
+    /// writer that stores new messages (see [`writer`]), on a connection of its own.
     pub async fn connect(args: &DatabaseArgs) -> Result<Self, DbErr> {
-        let db = Database::connect(options(args, args.db_connections.max(2), 50)).await?;
+        let db = Database::connect(options(args, args.db_connections.max(2))).await?;
         Migrator::up(&db, None).await?;
         let writer = match db.get_database_backend() {
             DatabaseBackend::Sqlite => {
                 // The writer's connection is its own: nothing else waits for it, so it is never
-                // tested before use, and a whole batch's rows come back without a pause.
-                let mut own = options(args, 1, writer::BATCH);
-                own.test_before_acquire(false);
-                Some(writer::Writer::start(Database::connect(own).await?))
+                // tested before use; a whole batch's rows come back without a pause; and the
+                // statement journal of a batch (its INSERT changes many pages after the UPDATE)
+                // stays in memory instead of a temporary file made and deleted every time.
+                let mut own = options(args, 1);
+                own.test_before_acquire(false).map_sqlx_sqlite_opts(|o| {
+                    sqlite(o)
+                        .row_buffer_size(writer::BATCH)
+                        .pragma("temp_store", "memory")
+                });
+                Some(writer::Writer::start(own).await?)
             }
             _ => None,
         };
@@ -67,26 +73,26 @@ impl Store {
     }
 }
 
-/// Pool options for `connections` connections; on SQLite, a query's rows are handed over from
-/// the connection's thread `rows` at a time at most (sqlx's default is 50).
-///
-/// SQLite runs in WAL mode with `synchronous=NORMAL` (a commit survives a crash of the process),
-/// a busy timeout so that concurrent writers wait instead of failing, and foreign keys on.
-fn options(args: &DatabaseArgs, connections: u32, rows: usize) -> ConnectOptions {
+/// Pool options for `connections` connections, on SQLite with [`sqlite`].
+fn options(args: &DatabaseArgs, connections: u32) -> ConnectOptions {
     let mut options = ConnectOptions::new(args.database_url.clone());
     options
         .max_connections(connections)
         .min_connections(1)
         .acquire_timeout(Duration::from_secs(10))
         .sqlx_logging(false)
-        .map_sqlx_sqlite_opts(move |o| {
-            o.journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
-                .busy_timeout(Duration::from_secs(10))
-                .foreign_keys(true)
-                .row_buffer_size(rows)
-        });
+        .map_sqlx_sqlite_opts(sqlite);
     options
+}
+
+/// SQLite runs in WAL mode with `synchronous=NORMAL` (a commit survives a crash of the process),
+/// a busy timeout so that concurrent writers wait instead of failing, and foreign keys on.
+fn sqlite(options: SqliteConnectOptions) -> SqliteConnectOptions {
+    options
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(10))
+        .foreign_keys(true)
 }
 
 /// A store on a fresh SQLite file, for unit tests.

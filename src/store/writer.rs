@@ -21,8 +21,8 @@ use std::sync::Arc;
 
 use entity::message;
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, SqliteTransactionMode,
-    TransactionOptions, TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -96,12 +96,44 @@ impl Request {
 }
 
 impl Writer {
-    /// Starts the writer on `db`, which should be a pool of one connection: the writer is its
-    /// only user.
-    pub(super) fn start(db: DatabaseConnection) -> Self {
+    /// Starts the writer on a thread of its own, on a pool of one connection opened there from
+    /// `options`: the writer is that connection's only user. (On the server's runtime, the
+    /// writer's task would wait behind every ready socket task each time a statement returns,
+    /// several times per batch.)
+    pub(super) async fn start(options: ConnectOptions) -> Result<Self, DbErr> {
         let (queue, queued) = mpsc::channel(QUEUE);
-        tokio::spawn(run(db, queued));
-        Self { queue }
+        let (ready, started) = oneshot::channel();
+        let thread = std::thread::Builder::new()
+            .name("message-writer".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
+                let runtime = match runtime {
+                    Ok(runtime) => runtime,
+                    Err(e) => {
+                        let _ = ready.send(Err(DbErr::Custom(format!("message writer: {e}"))));
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    match Database::connect(options).await {
+                        Ok(db) => {
+                            if ready.send(Ok(())).is_ok() {
+                                run(db, queued).await;
+                            }
+                        }
+                        Err(e) => {
+                            let _ = ready.send(Err(e));
+                        }
+                    }
+                });
+            });
+        thread.map_err(|e| DbErr::Custom(format!("message writer thread: {e}")))?;
+        match started.await {
+            Ok(started) => started.map(|()| Self { queue }),
+            Err(_) => Err(DbErr::Custom("the message writer did not start".into())),
+        }
     }
 
     /// Stores `new` in the writer's next batch; the answer comes after its commit. Hands the
