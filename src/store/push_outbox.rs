@@ -4,6 +4,7 @@
 //! The upsert and the claim are written as SQL: the first is one `INSERT … SELECT … ON CONFLICT`
 //! against a partial unique index, the second needs `FOR UPDATE SKIP LOCKED` on PostgreSQL. Both
 //! run unchanged on SQLite and PostgreSQL apart from placeholders and that lock clause.
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use entity::{push_outbox, push_token};
@@ -40,17 +41,21 @@ pub(super) struct Params {
 
 impl Params {
     pub(super) fn new(backend: DatabaseBackend) -> Self {
+        Self::with_capacity(backend, 0)
+    }
+
+    pub(super) fn with_capacity(backend: DatabaseBackend, values: usize) -> Self {
         Self {
             backend,
-            values: Vec::new(),
+            values: Vec::with_capacity(values),
         }
     }
 
-    pub(super) fn bind(&mut self, value: impl Into<Value>) -> String {
+    pub(super) fn bind(&mut self, value: impl Into<Value>) -> Cow<'static, str> {
         self.values.push(value.into());
         match self.backend {
-            DatabaseBackend::Postgres => format!("${}", self.values.len()),
-            _ => "?".to_owned(),
+            DatabaseBackend::Postgres => Cow::Owned(format!("${}", self.values.len())),
+            _ => Cow::Borrowed("?"),
         }
     }
 

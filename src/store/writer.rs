@@ -22,7 +22,7 @@ use std::sync::Arc;
 use entity::message;
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbErr,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait, Value,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -158,24 +158,21 @@ impl Writer {
 async fn run(db: DatabaseConnection, mut queued: mpsc::Receiver<Request>) {
     let mut batch = Vec::with_capacity(BATCH);
     while queued.recv_many(&mut batch, BATCH).await > 0 {
-        write(
-            &db,
-            std::mem::replace(&mut batch, Vec::with_capacity(BATCH)),
-        )
-        .await;
+        write(&db, &mut batch).await;
     }
 }
 
-/// Stores a batch and answers every request in it.
-pub(super) async fn write(db: &DatabaseConnection, batch: Vec<Request>) {
-    match store_batch(db, &batch).await {
-        Ok(added) => {
-            for (request, added) in batch.into_iter().zip(added) {
-                request.answer(Ok(added));
+/// Stores a batch and answers every request in it, leaving `batch` empty.
+pub(super) async fn write(db: &DatabaseConnection, batch: &mut Vec<Request>) {
+    match store_batch(db, batch).await {
+        Ok(stored) => {
+            for (request, stored) in batch.drain(..).zip(stored) {
+                let added = stored.map(|stored| stored.added(request.new));
+                let _ = request.answer.send(Ok(added));
             }
         }
         Err(e) if batch.len() == 1 => {
-            if let Some(request) = batch.into_iter().next() {
+            if let Some(request) = batch.pop() {
                 request.answer(Err(e));
             }
         }
@@ -189,7 +186,7 @@ pub(super) async fn write(db: &DatabaseConnection, batch: Vec<Request>) {
                 new,
                 fanout,
                 answer,
-            } in batch
+            } in batch.drain(..)
             {
                 let added = add_one(db, new, &fanout.borrow()).await;
                 let _ = answer.send(added);
@@ -203,7 +200,7 @@ pub(super) async fn write(db: &DatabaseConnection, batch: Vec<Request>) {
 async fn store_batch(
     db: &DatabaseConnection,
     batch: &[Request],
-) -> Result<Vec<Option<Added>>, DbErr> {
+) -> Result<Vec<Option<Stored>>, DbErr> {
     let options = TransactionOptions {
         sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
         ..Default::default()
@@ -223,6 +220,33 @@ async fn store_batch(
     }
 }
 
+/// A message of the batch once stored.
+struct Stored {
+    id: i64,
+    created_at: i64,
+    pushes: u64,
+}
+
+impl Stored {
+    fn added(&self, new: NewMessage) -> Added {
+        Added {
+            message: message::Model {
+                id: self.id,
+                room_id: new.room_id,
+                user_id: new.user_id,
+                bubble_id: new.bubble_id,
+                message_type: new.message_type.to_owned(),
+                content: new.content,
+                target_user: new.target_user,
+                target_user_bubble_id: new.target_user_bubble_id,
+                created_at: self.created_at,
+                updated_at: self.created_at,
+            },
+            pushes: self.pushes,
+        }
+    }
+}
+
 /// A room of the batch once stamped.
 struct Stamped {
     name: String,
@@ -232,7 +256,7 @@ struct Stamped {
     pushable: bool,
 }
 
-async fn stage(txn: &DatabaseTransaction, batch: &[Request]) -> Result<Vec<Option<Added>>, DbErr> {
+async fn stage(txn: &DatabaseTransaction, batch: &[Request]) -> Result<Vec<Option<Stored>>, DbErr> {
     let now = now_ms();
     // The batch's rooms, each with how many messages it gets.
     let mut counts: HashMap<&str, i64> = HashMap::with_capacity(batch.len());
@@ -256,12 +280,12 @@ async fn stage(txn: &DatabaseTransaction, batch: &[Request]) -> Result<Vec<Optio
     }
     let mut ids = insert_messages(txn, &messages).await?;
 
-    let mut added = Vec::with_capacity(batch.len());
+    let mut stored = Vec::with_capacity(batch.len());
     for (request, created_at) in batch.iter().zip(at) {
         let (Some(created_at), Some(room)) =
             (created_at, stamped.get(request.new.room_id.as_str()))
         else {
-            added.push(None);
+            stored.push(None);
             continue;
         };
         let new = &request.new;
@@ -273,27 +297,19 @@ async fn stage(txn: &DatabaseTransaction, batch: &[Request]) -> Result<Vec<Optio
                     new.room_id
                 ))
             })?;
-        let message = message::Model {
+        let mut message = Stored {
             id,
-            room_id: new.room_id.clone(),
-            user_id: new.user_id.clone(),
-            bubble_id: new.bubble_id.clone(),
-            message_type: new.message_type.to_owned(),
-            content: new.content.clone(),
-            target_user: new.target_user.clone(),
-            target_user_bubble_id: new.target_user_bubble_id.clone(),
             created_at,
-            updated_at: created_at,
+            pushes: 0,
         };
-        let pushes = match room.pushable {
-            true => {
-                enqueue_for_message(txn, &room.name, &message, &request.fanout.borrow()).await?
-            }
-            false => 0,
-        };
-        added.push(Some(Added { message, pushes }));
+        if room.pushable {
+            let model = message.added(new.clone()).message;
+            let fanout = request.fanout.borrow();
+            message.pushes = enqueue_for_message(txn, &room.name, &model, &fanout).await?;
+        }
+        stored.push(Some(message));
     }
-    Ok(added)
+    Ok(stored)
 }
 
 /// Moves every room's `lastActive` past its messages in one statement. A room with `k` messages
@@ -305,7 +321,7 @@ async fn stamp_rooms<'a>(
     counts: &HashMap<&'a str, i64>,
     now: i64,
 ) -> Result<HashMap<&'a str, Stamped>, DbErr> {
-    let mut p = Params::new(txn.get_database_backend());
+    let mut p = Params::with_capacity(txn.get_database_backend(), 3 + 2 * counts.len());
     let (later, earliest) = (p.bind(now - 1), p.bind(now - 1));
     let updated = p.bind(now);
     let counted: Vec<String> = counts
@@ -351,30 +367,35 @@ async fn insert_messages<'a>(
     if messages.is_empty() {
         return Ok(HashMap::new());
     }
-    let mut p = Params::new(txn.get_database_backend());
-    let rows: Vec<String> = messages
-        .iter()
-        .map(|(new, created_at)| {
-            let values = [
-                p.bind(new.room_id.as_str()),
-                p.bind(new.user_id.as_str()),
-                p.bind(new.bubble_id.as_str()),
-                p.bind(new.message_type),
-                p.bind(new.content.as_str()),
-                p.bind(new.target_user.as_deref()),
-                p.bind(new.target_user_bubble_id.as_deref()),
-                p.bind(*created_at),
-                p.bind(*created_at),
-            ];
-            format!("({})", values.join(", "))
-        })
-        .collect();
-    let sql = format!(
+    const COLUMNS: usize = 9;
+    let mut p = Params::with_capacity(txn.get_database_backend(), messages.len() * COLUMNS);
+    let mut sql = String::with_capacity(200 + messages.len() * 4 * COLUMNS);
+    sql.push_str(
         "INSERT INTO message (room_id, user_id, bubble_id, message_type, content, target_user, \
-         target_user_bubble_id, created_at, updated_at) VALUES {} \
-         RETURNING id, room_id, created_at",
-        rows.join(", ")
+         target_user_bubble_id, created_at, updated_at) VALUES ",
     );
+    for (i, (new, created_at)) in messages.iter().enumerate() {
+        let values: [Value; COLUMNS] = [
+            new.room_id.as_str().into(),
+            new.user_id.as_str().into(),
+            new.bubble_id.as_str().into(),
+            new.message_type.into(),
+            new.content.as_str().into(),
+            new.target_user.as_deref().into(),
+            new.target_user_bubble_id.as_deref().into(),
+            (*created_at).into(),
+            (*created_at).into(),
+        ];
+        sql.push_str(if i == 0 { "(" } else { ", (" });
+        for (j, value) in values.into_iter().enumerate() {
+            if j > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&p.bind(value));
+        }
+        sql.push(')');
+    }
+    sql.push_str(" RETURNING id, room_id, created_at");
     let names: HashMap<&str, &'a str> = messages
         .iter()
         .map(|(new, _)| (new.room_id.as_str(), new.room_id.as_str()))
@@ -459,7 +480,7 @@ mod tests {
             requests.push(request);
             answers.push(answered);
         }
-        write(store.db(), requests).await;
+        write(store.db(), &mut requests).await;
         let mut got = Vec::new();
         for answered in answers {
             got.push(answered.await.expect("every request is answered"));
