@@ -1,14 +1,15 @@
-//! On SQLite, new messages are stored by one task, the writer, on a connection of its own.
-//! `add_message` hands it the message and waits; the writer takes everything that is waiting (up
-//! to [`BATCH`] messages) and stores it in one transaction: BEGIN IMMEDIATE, one UPDATE that
+//! On SQLite, new messages are stored by the writer, a task on a thread and a connection of its
+//! own. `add_message` hands it the message and waits; the writer takes everything that is waiting
+//! (up to [`BATCH`] messages) and stores it in one transaction: BEGIN IMMEDIATE, one UPDATE that
 //! stamps every room of the batch, one INSERT of every message, the push outbox statement of each
 //! message whose room has someone with a device token, COMMIT. Every caller is answered after
 //! that commit, so an acknowledged message is a stored one, as without the writer.
 //!
-//! SQLite has one writer at a time anyway. What a batch saves is the statements: sqlx runs each
-//! SQLite connection on a thread of its own, so every statement is a hand-off to that thread and
-//! back, and pooled connections racing for the write lock sleep in the busy handler. A batch of
-//! a hundred messages costs about what one message used to.
+//! SQLite has one writer at a time anyway. What a batch saves is statements and commits: sqlx
+//! runs each SQLite connection on a thread of its own, so every statement is a hand-off to that
+//! thread and back, every commit writes the pages it changed to the WAL, and pooled connections
+//! racing for the write lock sleep in the busy handler. A batch without pushes is four
+//! statements and one commit however many messages it holds.
 //!
 //! Each message keeps the semantics of one transaction per message: its `createdAt` is its room's
 //! `lastActive` moved on by one, or now if that is later, so the messages of a room are stamped
