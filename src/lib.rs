@@ -100,6 +100,14 @@ struct Parts {
 /// node joins the cluster: it records itself alive in the shared presence and links to the
 /// other nodes through Redis or PostgreSQL.
 pub async fn build(config: Config) -> anyhow::Result<App> {
+    let cluster = &config.cluster;
+    anyhow::ensure!(
+        !cluster.linked()
+            || (cluster.node_heartbeat_ms > 0
+                && cluster.node_timeout_ms >= cluster.node_heartbeat_ms.saturating_mul(2)),
+        "--node-timeout-ms must be at least twice --node-heartbeat-ms, \
+         or live nodes would be taken for dead"
+    );
     let store = Store::connect(&config.db).await?;
     let presence = if config.cluster.linked() {
         let node = uuid::Uuid::new_v4().to_string();
