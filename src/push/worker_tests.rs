@@ -11,7 +11,7 @@ use super::backoff::Backoff;
 use super::worker::{Worker, WorkerConfig};
 use super::{Push, PushQueue, PushSender, SendOutcome, Senders};
 use crate::clock::now_ms;
-use crate::store::{NewMessage, NewRoom, PUBLIC, PushFanout, Store, temp_store};
+use crate::store::{NewMessage, NewRoom, PushFanout, Store, temp_store};
 
 /// Answers with the scripted outcomes in order, then `Sent`; records every push it is handed.
 #[derive(Default)]
@@ -85,15 +85,7 @@ async fn room() -> (TempDir, Store, String) {
     let (dir, store) = temp_store().await;
     let room = store
         .create_room(
-            NewRoom {
-                name: "Night owls".into(),
-                description: String::new(),
-                room_type: PUBLIC,
-                user_limit: 10,
-                categories: Vec::new(),
-                created_by: "sid-author".into(),
-                created_by_bubble_id: "author".into(),
-            },
+            NewRoom::by_author("Night owls", 10),
             &["author", "away", "here", "tokenless"],
             None,
         )
@@ -383,19 +375,7 @@ async fn two_workers_on_postgres_never_send_one_row_twice() {
     };
 
     let room = store
-        .create_room(
-            NewRoom {
-                name: "Night owls".into(),
-                description: String::new(),
-                room_type: PUBLIC,
-                user_limit: 100,
-                categories: Vec::new(),
-                created_by: "sid-author".into(),
-                created_by_bubble_id: "author".into(),
-            },
-            &["author"],
-            None,
-        )
+        .create_room(NewRoom::by_author("Night owls", 100), &["author"], None)
         .await
         .unwrap();
     let members: Vec<String> = (0..40).map(|i| format!("m{i}")).collect();

@@ -285,7 +285,7 @@ mod tests {
     use std::time::Instant;
 
     use super::*;
-    use crate::store::{NewMessage, NewRoom, PUBLIC, temp_store};
+    use crate::store::{NewMessage, NewRoom, temp_store};
 
     /// What queueing pushes adds to `add_message`: run with
     /// `cargo test --release --lib add_message_cost -- --ignored --nocapture`.
@@ -300,19 +300,7 @@ mod tests {
             let mut all: Vec<&str> = members.iter().map(String::as_str).collect();
             all.push("author");
             let room = store
-                .create_room(
-                    NewRoom {
-                        name: "Bench".into(),
-                        description: String::new(),
-                        room_type: PUBLIC,
-                        user_limit: 100,
-                        categories: Vec::new(),
-                        created_by: "sid".into(),
-                        created_by_bubble_id: "author".into(),
-                    },
-                    &all,
-                    None,
-                )
+                .create_room(NewRoom::by_author("Bench", 100), &all, None)
                 .await
                 .unwrap();
             for m in members.iter().take(tokens) {

@@ -27,6 +27,22 @@ pub struct NewRoom {
     pub created_by_bubble_id: String,
 }
 
+/// A public room opened by the person `author` from socket `sid-author`, for tests.
+#[cfg(test)]
+impl NewRoom {
+    pub(crate) fn by_author(name: &str, user_limit: i32) -> Self {
+        Self {
+            name: name.into(),
+            description: String::new(),
+            room_type: PUBLIC,
+            user_limit,
+            categories: Vec::new(),
+            created_by: "sid-author".into(),
+            created_by_bubble_id: "author".into(),
+        }
+    }
+}
+
 impl Store {
     /// Creates an open room with its first members (and, for a counsellor chat, the issue that
     /// records the request), all in one transaction.

@@ -432,23 +432,11 @@ mod tests {
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
     use super::*;
-    use crate::store::{NewRoom, PUBLIC, Store, temp_store};
+    use crate::store::{NewRoom, Store, temp_store};
 
     async fn new_room(store: &Store, name: &str, members: &[&str]) -> String {
         let room = store
-            .create_room(
-                NewRoom {
-                    name: name.into(),
-                    description: String::new(),
-                    room_type: PUBLIC,
-                    user_limit: 100,
-                    categories: Vec::new(),
-                    created_by: "sid-author".into(),
-                    created_by_bubble_id: "author".into(),
-                },
-                members,
-                None,
-            )
+            .create_room(NewRoom::by_author(name, 100), members, None)
             .await
             .unwrap();
         room.id

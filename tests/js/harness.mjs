@@ -290,35 +290,12 @@ function describeSock(sock) {
   return `${sock.gen}.x socket ${sock.id ?? '(no id)'}`;
 }
 
-/** Creates a socket without waiting for it to connect. */
+/** Creates a socket on `/` without waiting for it to connect (see createNsClient). */
 export function createClient(gen, server, { token, transports, reconnection = false, query } = {}) {
-  const url = typeof server === 'string' ? server : server.url;
-  let sock;
-  if (gen === 1 || gen === 2) {
-    const opts = { forceNew: true, multiplex: false, reconnection, timeout: 5000 };
-    if (reconnection) Object.assign(opts, { reconnectionDelay: 100, reconnectionDelayMax: 200 });
-    if (query !== undefined) opts.query = query;
-    else if (token !== undefined) opts.query = `bubble=${encodeURIComponent(token)}`;
-    if (transports) opts.transports = transports;
-    sock = (gen === 1 ? sio1 : sio2)(url, opts);
-  } else if (gen === 4) {
-    const opts = { forceNew: true, multiplex: false, reconnection, timeout: 5000 };
-    if (reconnection) Object.assign(opts, { reconnectionDelay: 100, reconnectionDelayMax: 200 });
-    if (query !== undefined) opts.query = query;
-    else if (token !== undefined) opts.query = { bubble: token };
-    if (transports) opts.transports = transports;
-    sock = sio4(url, opts);
-  } else {
-    throw new Error(`unknown client generation ${gen}`);
+  if (query === undefined && token !== undefined) {
+    query = gen === 4 ? { bubble: token } : `bubble=${encodeURIComponent(token)}`;
   }
-  sock.gen = gen;
-  // The server emits my_id right after connecting: listen before the connection is up.
-  sock.myIdPromise = new Promise((res) => {
-    const h = (id) => { sock.off('my_id', h); res(id); };
-    sock.on('my_id', h);
-  });
-  openClients.add(sock);
-  return sock;
+  return createNsClient(gen, server, '', { query, transports, reconnection });
 }
 
 /**
@@ -346,6 +323,7 @@ export function addCounsellor(target, username, name, password) {
 export function createNsClient(gen, server, ns, { auth, headers, query, transports, reconnection = false } = {}) {
   const url = `${typeof server === 'string' ? server : server.url}${ns}`;
   const opts = { forceNew: true, multiplex: false, reconnection, timeout: 5000 };
+  if (reconnection) Object.assign(opts, { reconnectionDelay: 100, reconnectionDelayMax: 200 });
   if (headers) opts.extraHeaders = headers;
   if (query !== undefined) opts.query = query;
   if (transports) opts.transports = transports;
@@ -360,6 +338,7 @@ export function createNsClient(gen, server, ns, { auth, headers, query, transpor
     throw new Error(`unknown client generation ${gen}`);
   }
   sock.gen = gen;
+  // The server emits my_id right after connecting: listen before the connection is up.
   sock.myIdPromise = new Promise((res) => {
     const h = (id) => { sock.off('my_id', h); res(id); };
     sock.on('my_id', h);
