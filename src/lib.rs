@@ -72,8 +72,8 @@ pub struct AppState {
     pub config: Config,
     pub store: Store,
     pub presence: Presence,
-    /// The newest messages of rooms, as sent.
-    pub recent: bubble::RecentMessages,
+    /// The rooms `list_rooms` shows, as sent.
+    pub listed: bubble::ListedRooms,
     /// Counsellor sign-in attempts, per address and per username.
     pub sign_in_limits: auth::rate_limit::LoginLimits,
     /// socket.io on every node.
@@ -196,7 +196,7 @@ fn assemble<A: Adapter + DefinedAdapter>(
         config,
         store,
         presence,
-        recent: bubble::RecentMessages::default(),
+        listed: bubble::ListedRooms::default(),
         sign_in_limits,
         io: Arc::new(io.clone()),
         tincan: tin_can,

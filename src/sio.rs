@@ -4,14 +4,13 @@
 //! node, Redis or PostgreSQL for several. Only registration and the inbox are generic; everything
 //! else sees the socket it serves as a [`Sock`] and the server as an [`Io`], both built once per
 //! adapter from the generic implementations below. Payloads are already serialized
-//! ([`wire::ascii_json`](crate::wire::ascii_json)), so nothing here needs to be generic over them.
+//! ([`wire::Json`](crate::wire::Json)), so nothing here needs to be generic over them.
 //!
 //! Every socket is in a room named by its own id (see [`inbox::open`](crate::inbox::open)), which
 //! is how one socket on any node is addressed.
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use serde_json::value::RawValue;
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 use socketioxide::extensions::Extensions;
@@ -19,11 +18,13 @@ use socketioxide::extract::{AckSender, SocketRef};
 use socketioxide::operators::BroadcastOperators;
 use socketioxide::socket::Sid;
 
+use crate::wire::Json;
+
 /// The socket a handler serves, on this node.
 pub trait Sock: Send + Sync {
     fn id(&self) -> Sid;
     /// Sends to this socket only; a socket that is gone is not an error.
-    fn send(&self, event: &str, payload: &RawValue);
+    fn send(&self, event: &str, payload: &Json);
     fn join_room(&self, room: String);
     fn leave_room(&self, room: String);
     fn extensions(&self) -> &Extensions;
@@ -34,7 +35,7 @@ impl<A: Adapter> Sock for SocketRef<A> {
         self.id
     }
 
-    fn send(&self, event: &str, payload: &RawValue) {
+    fn send(&self, event: &str, payload: &Json) {
         if let Err(e) = socketioxide::socket::Socket::emit(self, event, payload) {
             tracing::debug!(sid = %self.id, event, error = %e, "emit failed");
         }
@@ -65,7 +66,7 @@ pub trait Io: Send + Sync {
         rooms: Vec<String>,
         except: Vec<String>,
         event: &str,
-        payload: &RawValue,
+        payload: &Json,
     );
     /// Every socket of `ns` in any of `of` joins `rooms`.
     async fn join(&self, ns: &str, of: Vec<String>, rooms: Vec<String>);
@@ -106,7 +107,7 @@ impl<A: Adapter> Io for SocketIo<A> {
         rooms: Vec<String>,
         except: Vec<String>,
         event: &str,
-        payload: &RawValue,
+        payload: &Json,
     ) {
         let Some(op) = select(self, ns, rooms, except) else {
             return;
@@ -161,7 +162,7 @@ impl<A: Adapter> Io for SocketIo<A> {
 }
 
 /// An event's acknowledgement, if the client asked for one.
-pub struct Ack(Box<dyn FnOnce(&RawValue) + Send>);
+pub struct Ack(Box<dyn FnOnce(&Json) + Send>);
 
 impl Ack {
     pub fn new<A: Adapter>(ack: AckSender<A>) -> Self {
@@ -170,7 +171,7 @@ impl Ack {
         }))
     }
 
-    pub fn send(self, payload: &RawValue) {
+    pub fn send(self, payload: &Json) {
         (self.0)(payload)
     }
 }

@@ -10,21 +10,85 @@
 //! - incoming strings from an Engine.IO 3 socket on polling that consist of byte-sized characters
 //!   forming valid UTF-8 (what 1.x sends for any non-ASCII text) are decoded once more.
 use std::io;
+use std::sync::Arc;
 
 use crate::sio::Sock;
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 use serde_json::Value;
 use serde_json::ser::Formatter;
 use serde_json::value::RawValue;
 
-/// Sends an event to one socket; a socket that is gone is not an error.
-pub fn emit<T: Serialize + ?Sized>(socket: &dyn Sock, event: &str, payload: &T) {
-    socket.send(event, &ascii_json(payload));
+/// A payload ready to send, already ASCII-only JSON.
+#[derive(Debug)]
+pub enum Json {
+    /// One JSON value.
+    Value(Box<RawValue>),
+    /// A JSON array of values each made (and kept) on its own: socket.io writes the pieces one
+    /// after the other, so a large answer built from kept pieces is never assembled, nor
+    /// checked, as one string of ours first.
+    Array(Vec<Arc<RawValue>>),
 }
 
-/// A payload as ASCII-only JSON, ready to emit or acknowledge.
+impl Json {
+    /// The JSON text, for tests and logs.
+    pub fn text(&self) -> String {
+        match self {
+            Json::Value(raw) => raw.get().to_owned(),
+            Json::Array(items) => {
+                let items: Vec<&str> = items.iter().map(|item| item.get()).collect();
+                format!("[{}]", items.join(","))
+            }
+        }
+    }
+}
+
+impl Serialize for Json {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Json::Value(raw) => raw.serialize(serializer),
+            Json::Array(items) => serializer.collect_seq(items.iter().map(|item| &**item)),
+        }
+    }
+}
+
+/// A string that serializes as ASCII-only JSON whatever the formatter: as it is when it is
+/// ASCII, escaped otherwise (`\u00e9`, surrogate pairs for emoji). A shape whose every string
+/// is one of these can be made into JSON with [`raw`], which skips [`ascii_json`]'s check.
+#[derive(Debug, Clone, Copy)]
+pub struct AsciiStr<'a>(pub &'a str);
+
+impl Serialize for AsciiStr<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if self.0.is_ascii() {
+            serializer.serialize_str(self.0)
+        } else {
+            ascii_json(self.0).serialize(serializer)
+        }
+    }
+}
+
+/// JSON of a shape whose strings are all [`AsciiStr`] (or known to be ASCII, like ids and
+/// timestamps), without reading it back to check it is JSON: it is serde_json's own output.
+pub fn raw<T: Serialize + ?Sized>(payload: &T) -> Box<RawValue> {
+    serde_json::value::to_raw_value(payload).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "payload did not serialize");
+        RawValue::from_string("null".to_owned()).expect("null is JSON")
+    })
+}
+
+/// A payload as ASCII-only JSON, ready to send.
+pub fn json<T: Serialize + ?Sized>(payload: &T) -> Json {
+    Json::Value(ascii_json(payload))
+}
+
+/// Sends an event to one socket; a socket that is gone is not an error.
+pub fn emit<T: Serialize + ?Sized>(socket: &dyn Sock, event: &str, payload: &T) {
+    socket.send(event, &json(payload));
+}
+
+/// A payload as ASCII-only JSON text.
 pub fn ascii_json<T: Serialize + ?Sized>(payload: &T) -> Box<RawValue> {
-    let mut out = Vec::with_capacity(128);
+    let mut out = Vec::with_capacity(256);
     let mut ser = serde_json::Serializer::with_formatter(&mut out, AsciiFormatter);
     let raw = payload
         .serialize(&mut ser)
@@ -45,6 +109,9 @@ impl Formatter for AsciiFormatter {
         writer: &mut W,
         fragment: &str,
     ) -> io::Result<()> {
+        if fragment.is_ascii() {
+            return writer.write_all(fragment.as_bytes());
+        }
         let mut start = 0;
         for (i, c) in fragment.char_indices() {
             if c.is_ascii() {
@@ -169,6 +236,31 @@ mod tests {
         assert!(raw.get().contains("\\ud83d\\ude00"));
         let back: Value = serde_json::from_str(raw.get()).unwrap();
         assert_eq!(back, payload);
+    }
+
+    #[test]
+    fn ascii_strings_stay_ascii_under_any_formatter() {
+        #[derive(Serialize)]
+        struct Shape<'a> {
+            name: AsciiStr<'a>,
+            plain: AsciiStr<'a>,
+        }
+        let shape = Shape {
+            name: AsciiStr("é 😀 \"中\"\n"),
+            plain: AsciiStr("quote \" and \\"),
+        };
+        for text in [
+            raw(&shape).get().to_owned(),
+            ascii_json(&shape).get().to_owned(),
+        ] {
+            assert!(text.is_ascii(), "{text}");
+            let back: Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(
+                back,
+                json!({ "name": "é 😀 \"中\"\n", "plain": "quote \" and \\" })
+            );
+        }
+        assert_eq!(raw(&shape).get(), ascii_json(&shape).get());
     }
 
     #[test]

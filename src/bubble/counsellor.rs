@@ -1,7 +1,6 @@
 //! Counsellors on `/` (the old apps' way), matching, issues and reports.
 use serde_json::{Value, json};
 
-use super::recent;
 use super::views::{IssueView, RoomDetail};
 use super::{BubbleError, Ctx, Outcome, Payload, Reply, wire};
 use crate::store::{IssueType, NewIssue, NewReport, NewRoom, PRIVATE};
@@ -91,7 +90,7 @@ pub async fn find_counsellor(ctx: &Ctx) -> Outcome {
         }
     }
     let here = presence.snapshot(&room.id).await?;
-    let detail = RoomDetail::new(&room, recent::none(), here).with([
+    let detail = RoomDetail::new(&room, &[], &here).with([
         ("counsellorId", json!(claim.counsellor_id)),
         ("counsellorName", json!(claim.name)),
     ]);

@@ -12,7 +12,6 @@ use std::sync::Arc;
 
 use entity::room;
 use serde::Serialize;
-use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
@@ -26,21 +25,21 @@ use crate::AppState;
 use crate::inbox::{self, Job, Mailbox, Refused};
 use crate::presence::{BubbleId, Conn, Ns};
 use crate::sio::{self, Ack, Sock, SockRef};
-use crate::wire;
+use crate::wire::{self, Json};
 
 mod counsellor;
 mod error;
+mod listed;
 mod messages;
 mod moderation;
 mod payload;
 mod people;
-mod recent;
 mod rooms;
 mod views;
 
 pub use error::BubbleError;
+pub use listed::ListedRooms;
 pub use payload::Payload;
-pub use recent::RecentMessages;
 pub use rooms::announce_departures;
 
 /// The namespace path.
@@ -128,7 +127,7 @@ fn bubble_token(query: &str) -> Option<Uuid> {
 fn overflow(s: &dyn Sock, _event: &str, ack: Ack) {
     let error = BubbleError::RateLimited.wire();
     wire::emit(s, "bubble_error", &error);
-    ack.send(&wire::ascii_json(&json!({ "error": error })));
+    ack.send(&wire::json(&json!({ "error": error })));
 }
 
 /// The socket's task: waits for the connection, restores the person's rooms, then handles the
@@ -184,12 +183,12 @@ async fn run_socket(
 pub struct Reply {
     pub event: &'static str,
     /// Serialized once, for the event and the acknowledgement alike.
-    pub payload: Box<RawValue>,
+    pub payload: Json,
 }
 
 impl Reply {
     pub fn new(event: &'static str, payload: impl Serialize) -> Self {
-        let payload = wire::ascii_json(&payload);
+        let payload = wire::json(&payload);
         Self { event, payload }
     }
 }
@@ -239,7 +238,7 @@ async fn handle(ctx: &Ctx, event: &str, p: Payload, ack: Ack) {
             ack.send(&reply.payload);
         }
         Ok(None) => {
-            ack.send(&wire::ascii_json(&json!({})));
+            ack.send(&wire::json(&json!({})));
         }
         Err(error) => {
             if let BubbleError::Internal(e) = &error {
@@ -247,7 +246,7 @@ async fn handle(ctx: &Ctx, event: &str, p: Payload, ack: Ack) {
             }
             let error = error.wire();
             wire::emit(&*ctx.socket, "bubble_error", &error);
-            ack.send(&wire::ascii_json(&json!({ "error": error })));
+            ack.send(&wire::json(&json!({ "error": error })));
         }
     }
 }
@@ -289,7 +288,7 @@ impl Ctx {
     /// Sends once to every other socket in any of the rooms, on both namespaces. No rooms, no
     /// one (an empty list would otherwise address the whole namespace).
     pub async fn to_others_in(&self, rooms: Vec<String>, event: &str, payload: &impl Serialize) {
-        let payload = wire::ascii_json(payload);
+        let payload = wire::json(payload);
         let me = vec![sio::own_room(self.sid)];
         let io = &self.app.io;
         let there = self.conn.ns.other().path();
@@ -306,7 +305,7 @@ impl Ctx {
     /// Sends to one socket, on whichever node it is.
     pub async fn emit_to(&self, conn: Conn, event: &str, payload: &impl Serialize) {
         let to = vec![sio::own_room(conn.sid)];
-        let payload = wire::ascii_json(payload);
+        let payload = wire::json(payload);
         let io = &self.app.io;
         io.emit(conn.ns.path(), to, Vec::new(), event, &payload)
             .await;
@@ -338,7 +337,7 @@ impl Ctx {
 
 /// Sends to every socket in the room, on both namespaces, on every node.
 pub async fn to_room(app: &AppState, room_id: &str, event: &str, payload: &impl Serialize) {
-    let payload = wire::ascii_json(payload);
+    let payload = wire::json(payload);
     for ns in [Ns::Root, Ns::Counsellor] {
         let rooms = vec![room_id.to_owned()];
         app.io

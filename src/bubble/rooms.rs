@@ -1,11 +1,8 @@
 //! Room events: create, join, exit, list, view, typing, and a socket's arrival and departure.
-use std::collections::HashSet;
-
 use serde::Serialize;
 use serde_json::json;
 use socketioxide::socket::Sid;
 
-use super::recent;
 use super::views::RoomDetail;
 use super::{BubbleError, Ctx, Outcome, Payload, Reply};
 use crate::AppState;
@@ -81,7 +78,7 @@ pub async fn create_room(ctx: &Ctx, p: Payload) -> Outcome {
     let here = ctx.app.presence.snapshot(&room.id).await?;
     Ok(Some(Reply::new(
         "create_room",
-        RoomDetail::new(&room, recent::none(), here),
+        RoomDetail::new(&room, &[], &here),
     )))
 }
 
@@ -115,9 +112,10 @@ pub async fn join_room(ctx: &Ctx, p: Payload) -> Outcome {
         ctx.to_others(&room.id, "join_room", &PersonEvent::of(ctx, &room.id))
             .await;
     }
-    let messages = ctx.app.recent.of(store, &room).await?;
+    let recent = store.recent_messages(&[&room]).await?;
+    let messages = recent.first().map(|r| &r.messages[..]).unwrap_or_default();
     let here = presence.snapshot(&room.id).await?;
-    let payload = RoomDetail::new(&room, messages, here).with([
+    let payload = RoomDetail::new(&room, messages, &here).with([
         ("userId", json!(ctx.sid.to_string())),
         ("bubbleId", json!(&*ctx.bubble_id)),
     ]);
@@ -161,18 +159,12 @@ pub async fn list_rooms(ctx: &Ctx) -> Outcome {
         .await?;
     rooms.sort_by_key(|r| (r.room_type != HOT, r.last_active));
     let ids = rooms.iter().map(|r| r.id.clone()).collect();
-    let mut here = presence.snapshots(ids).await?;
-    let mut listed = Vec::with_capacity(rooms.len());
-    for room in &rooms {
-        let messages = ctx.app.recent.of(store, room).await?;
-        let people = here.remove(&room.id).unwrap_or_default();
-        listed.push(RoomDetail::new(room, messages, people));
-    }
-    let reply = Reply::new("list_rooms", &listed);
-    // Rooms that dropped out of the list leave the cache, which so stays about the list's size.
-    let ids: HashSet<&str> = rooms.iter().map(|r| r.id.as_str()).collect();
-    ctx.app.recent.retain(|id| ids.contains(id));
-    Ok(Some(reply))
+    let here = presence.snapshots(ids).await?;
+    let payload = ctx.app.listed.answer(store, &rooms, here).await?;
+    Ok(Some(Reply {
+        event: "list_rooms",
+        payload,
+    }))
 }
 
 pub async fn view_room(ctx: &Ctx, p: Payload) -> Outcome {
@@ -184,9 +176,13 @@ pub async fn view_room(ctx: &Ctx, p: Payload) -> Outcome {
     {
         return Err(BubbleError::UserNotInRoom);
     }
-    let messages = ctx.app.recent.of(store, &room).await?;
-    let detail = RoomDetail::new(&room, messages, presence.snapshot(&room.id).await?);
-    Ok(Some(Reply::new("view_room", detail)))
+    let recent = store.recent_messages(&[&room]).await?;
+    let messages = recent.first().map(|r| &r.messages[..]).unwrap_or_default();
+    let here = presence.snapshot(&room.id).await?;
+    Ok(Some(Reply::new(
+        "view_room",
+        RoomDetail::new(&room, messages, &here),
+    )))
 }
 
 pub async fn my_rooms(ctx: &Ctx) -> Outcome {

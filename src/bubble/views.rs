@@ -1,27 +1,30 @@
 //! The shapes the apps read: `Room`, `Message`, issues.
+use std::sync::Arc;
+
 use entity::{issue, message, room};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::recent::MessagesJson;
-
 use crate::clock::Iso;
 use crate::presence::Snapshot;
+use crate::wire::AsciiStr;
 
-/// The `Room` shape.
+/// The `Room` shape. Its strings are [`AsciiStr`], so it can be made into JSON with
+/// [`wire::raw`](crate::wire::raw).
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RoomView<'a> {
-    pub room_id: &'a str,
-    pub room_name: &'a str,
-    pub room_description: &'a str,
-    pub room_type: &'a str,
+    pub room_id: AsciiStr<'a>,
+    pub room_name: AsciiStr<'a>,
+    pub room_description: AsciiStr<'a>,
+    pub room_type: AsciiStr<'a>,
     pub user_limit: i32,
+    #[serde(serialize_with = "ascii_strings")]
     pub categories: Vec<String>,
     pub num_users: usize,
     pub last_active: Iso,
-    pub created_by: &'a str,
-    pub created_by_bubble_id: &'a str,
+    pub created_by: AsciiStr<'a>,
+    pub created_by_bubble_id: AsciiStr<'a>,
     pub is_open: bool,
     pub created_at: Iso,
     pub updated_at: Iso,
@@ -30,21 +33,25 @@ pub struct RoomView<'a> {
 impl<'a> RoomView<'a> {
     pub fn new(room: &'a room::Model, num_users: usize) -> Self {
         Self {
-            room_id: &room.id,
-            room_name: &room.name,
-            room_description: &room.description,
-            room_type: &room.room_type,
+            room_id: AsciiStr(&room.id),
+            room_name: AsciiStr(&room.name),
+            room_description: AsciiStr(&room.description),
+            room_type: AsciiStr(&room.room_type),
             user_limit: room.user_limit,
             categories: serde_json::from_str(&room.categories).unwrap_or_default(),
             num_users,
             last_active: Iso(room.last_active),
-            created_by: &room.created_by,
-            created_by_bubble_id: &room.created_by_bubble_id,
+            created_by: AsciiStr(&room.created_by),
+            created_by_bubble_id: AsciiStr(&room.created_by_bubble_id),
             is_open: room.is_open,
             created_at: Iso(room.created_at),
             updated_at: Iso(room.updated_at),
         }
     }
+}
+
+fn ascii_strings<S: serde::Serializer>(list: &[String], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(list.iter().map(|item| AsciiStr(item)))
 }
 
 /// A `Room` with its newest messages and the sockets in it: what joining, viewing and listing
@@ -53,19 +60,25 @@ impl<'a> RoomView<'a> {
 pub struct RoomDetail<'a> {
     #[serde(flatten)]
     pub room: RoomView<'a>,
-    pub messages: MessagesJson,
-    pub participants: Vec<String>,
+    /// Newest first.
+    pub messages: Vec<MessageView<'a>>,
+    pub participants: &'a [String],
     /// Keys some events add (`userId`, `counsellorId`, …).
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
 
 impl<'a> RoomDetail<'a> {
-    pub fn new(room: &'a room::Model, messages: MessagesJson, here: Snapshot) -> Self {
+    /// `messages` newest first.
+    pub fn new(
+        room: &'a room::Model,
+        messages: &'a [Arc<message::Model>],
+        here: &'a Snapshot,
+    ) -> Self {
         Self {
             room: RoomView::new(room, here.num_users),
-            messages,
-            participants: here.participants,
+            messages: messages.iter().map(|m| MessageView::from(&**m)).collect(),
+            participants: &here.participants,
             extra: Map::new(),
         }
     }
@@ -79,18 +92,19 @@ impl<'a> RoomDetail<'a> {
     }
 }
 
-/// The `Message` shape.
+/// The `Message` shape. Its strings are [`AsciiStr`], so it can be made into JSON with
+/// [`wire::raw`](crate::wire::raw).
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageView<'a> {
     pub id: i64,
-    pub user_id: &'a str,
-    pub bubble_id: &'a str,
-    pub message_type: &'a str,
-    pub content: &'a str,
-    pub room_room_id: &'a str,
-    pub target_user: Option<&'a str>,
-    pub target_user_bubble_id: Option<&'a str>,
+    pub user_id: AsciiStr<'a>,
+    pub bubble_id: AsciiStr<'a>,
+    pub message_type: AsciiStr<'a>,
+    pub content: AsciiStr<'a>,
+    pub room_room_id: AsciiStr<'a>,
+    pub target_user: Option<AsciiStr<'a>>,
+    pub target_user_bubble_id: Option<AsciiStr<'a>>,
     pub created_at: Iso,
     pub updated_at: Iso,
 }
@@ -99,13 +113,13 @@ impl<'a> From<&'a message::Model> for MessageView<'a> {
     fn from(m: &'a message::Model) -> Self {
         Self {
             id: m.id,
-            user_id: &m.user_id,
-            bubble_id: &m.bubble_id,
-            message_type: &m.message_type,
-            content: &m.content,
-            room_room_id: &m.room_id,
-            target_user: m.target_user.as_deref(),
-            target_user_bubble_id: m.target_user_bubble_id.as_deref(),
+            user_id: AsciiStr(&m.user_id),
+            bubble_id: AsciiStr(&m.bubble_id),
+            message_type: AsciiStr(&m.message_type),
+            content: AsciiStr(&m.content),
+            room_room_id: AsciiStr(&m.room_id),
+            target_user: m.target_user.as_deref().map(AsciiStr),
+            target_user_bubble_id: m.target_user_bubble_id.as_deref().map(AsciiStr),
             created_at: Iso(m.created_at),
             updated_at: Iso(m.updated_at),
         }

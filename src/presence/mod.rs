@@ -58,7 +58,7 @@ pub struct Conn {
 pub struct Full;
 
 /// The people in a room now.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Snapshot {
     /// Socket ids, in join order.
     pub participants: Vec<String>,

@@ -1,13 +1,16 @@
 //! Messages and reactions: the hot path.
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use entity::{message, room};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-    TransactionTrait,
+    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set, TransactionTrait,
 };
 
 use super::Store;
 use super::push_outbox::{PushFanout, enqueue_for_message};
+use super::recent::{self, Recent};
 use crate::clock::now_ms;
 
 /// How many messages a room shows: the newest ones.
@@ -54,18 +57,89 @@ impl Store {
             },
             None => new,
         };
-        add_one(&self.db, new, fanout).await
+        let room_id = new.room_id.clone();
+        let added = add_one(&self.db, new, fanout).await;
+        if self.writer.is_some() {
+            // Stored behind the writer's back (it has stopped): its cache entry is stale.
+            self.recent.forget(&room_id);
+        }
+        added
     }
 
-    /// The newest messages of a room, newest first: an index range read, never the history.
-    pub async fn recent_messages(&self, room_id: &str) -> Result<Vec<message::Model>, DbErr> {
-        message::Entity::find()
-            .filter(message::Column::RoomId.eq(room_id))
-            .order_by_desc(message::Column::CreatedAt)
-            .order_by_desc(message::Column::Id)
-            .limit(RECENT_MESSAGES)
-            .all(&self.db)
-            .await
+    /// The newest messages of each room (newest first, at most [`RECENT_MESSAGES`]), as of the
+    /// `lastActive` it was read at or later, in the order given. They come from memory (see
+    /// [`super::recent`]); rooms not there are read, at most that many rows each, never the
+    /// history. A room that is gone has none.
+    pub async fn recent_messages(&self, rooms: &[&room::Model]) -> Result<Vec<Recent>, DbErr> {
+        let mut found: Vec<Option<Recent>> = rooms
+            .iter()
+            .map(|room| self.recent.get(&room.id, room.last_active))
+            .collect();
+        let missing: Vec<String> = rooms
+            .iter()
+            .zip(&found)
+            .filter(|(_, recent)| recent.is_none())
+            .map(|(room, _)| room.id.clone())
+            .collect();
+        if !missing.is_empty() {
+            let mut read = self.read_recent(missing).await?;
+            for (room, recent) in rooms.iter().zip(&mut found) {
+                if recent.is_none() {
+                    *recent = read.remove(&room.id);
+                }
+            }
+        }
+        Ok(rooms
+            .iter()
+            .zip(found)
+            .map(|(room, recent)| {
+                recent.unwrap_or_else(|| Recent {
+                    at: room.last_active,
+                    messages: Arc::default(),
+                })
+            })
+            .collect())
+    }
+
+    /// Reads rooms into the cache: through the writer on SQLite, so that no message is stored
+    /// between the read and the cache's copy of it; directly otherwise.
+    async fn read_recent(&self, room_ids: Vec<String>) -> Result<HashMap<String, Recent>, DbErr> {
+        let room_ids = match &self.writer {
+            Some(writer) => match writer.read(room_ids).await {
+                Ok(read) => return read,
+                // The writer has stopped: read here.
+                Err(room_ids) => room_ids,
+            },
+            None => room_ids,
+        };
+        let ids: Vec<&str> = room_ids.iter().map(String::as_str).collect();
+        let read = recent::read(&self.db, &ids).await?;
+        for (room_id, recent) in &read {
+            self.recent.put(room_id, recent.clone());
+        }
+        Ok(read)
+    }
+
+    /// Starts keeping the newest messages of a room just created, so that lists showing it find
+    /// them in memory. On SQLite the writer reads the room (in its order, so that no message is
+    /// missed); elsewhere it has none yet as of its `lastActive`.
+    pub(super) fn recent_created(&self, room: &room::Model) {
+        match &self.writer {
+            Some(writer) => writer.read_later(vec![room.id.clone()]),
+            None => self.recent.put(
+                &room.id,
+                Recent {
+                    at: room.last_active,
+                    messages: Arc::default(),
+                },
+            ),
+        }
+    }
+
+    /// Forgets the newest messages of rooms other than those `keep` accepts; they are read again
+    /// when asked for.
+    pub fn keep_recent_of(&self, keep: impl Fn(&str) -> bool) {
+        self.recent.retain(keep);
     }
 }
 

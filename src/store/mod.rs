@@ -1,5 +1,6 @@
 //! The only code that talks to the database: one module per aggregate. Nothing here knows about
 //! sockets; callers pass plain ids and get entity models back.
+use std::sync::Arc;
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
@@ -16,6 +17,7 @@ mod people;
 mod presence;
 mod push_outbox;
 mod push_tokens;
+mod recent;
 mod rooms;
 mod sessions;
 mod tincan_accounts;
@@ -29,6 +31,7 @@ pub use issues::{IssueType, NewIssue, NewReport};
 pub use messages::{Added, NewMessage};
 pub use presence::{Departed, RoomSocket, SharedPresence};
 pub use push_outbox::PushFanout;
+pub use recent::Recent;
 pub use rooms::{HOT, NewRoom, PRIVATE, PUBLIC};
 pub use sessions::SessionStore;
 pub use tincan_accounts::{IssuedToken, SignedIn};
@@ -41,6 +44,8 @@ pub struct Store {
     db: DatabaseConnection,
     /// On SQLite, the task that stores new messages in batches (see [`writer`]).
     writer: Option<writer::Writer>,
+    /// Rooms' newest messages (see [`recent`]).
+    recent: Arc<recent::RecentCache>,
 }
 
 impl Store {
@@ -49,6 +54,7 @@ impl Store {
     pub async fn connect(args: &DatabaseArgs) -> Result<Self, DbErr> {
         let db = Database::connect(options(args, args.db_connections.max(2))).await?;
         Migrator::up(&db, None).await?;
+        let recent = Arc::<recent::RecentCache>::default();
         let writer = match db.get_database_backend() {
             DatabaseBackend::Sqlite => {
                 // The writer's connection is its own: nothing else waits for it, so it is never
@@ -61,11 +67,11 @@ impl Store {
                         .row_buffer_size(writer::BATCH)
                         .pragma("temp_store", "memory")
                 });
-                Some(writer::Writer::start(own).await?)
+                Some(writer::Writer::start(own, recent.clone()).await?)
             }
             _ => None,
         };
-        Ok(Self { db, writer })
+        Ok(Self { db, writer, recent })
     }
 
     pub fn db(&self) -> &DatabaseConnection {

@@ -81,6 +81,7 @@ impl Store {
             Self::insert_issue(&txn, issue).await?;
         }
         txn.commit().await?;
+        self.recent_created(&row);
         Ok(row)
     }
 

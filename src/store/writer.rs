@@ -17,6 +17,10 @@
 //! exist is answered `None` and the others are stored; a batch that fails as a whole (any
 //! statement, or the commit) is rolled back and its messages stored one by one, each in a
 //! transaction of its own, so that one failing message costs the others only time.
+//!
+//! Being the only one that stores messages, the writer also keeps the cache of rooms' newest
+//! messages exact (see [`super::recent`]): it reads rooms into it when asked, between batches, and
+//! adds each stored message to it before the message's caller is answered.
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -29,6 +33,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::messages::{Added, NewMessage, add_one};
 use super::push_outbox::{Params, PushFanout, enqueue_for_message};
+use super::recent::{self, Recent, RecentCache};
 use crate::clock::now_ms;
 
 /// Most messages in one transaction.
@@ -41,7 +46,17 @@ type Answer = Result<Option<Added>, DbErr>;
 /// The sending end of the writer's queue; the writer stops when every clone is dropped.
 #[derive(Clone, Debug)]
 pub(super) struct Writer {
-    queue: mpsc::Sender<Request>,
+    queue: mpsc::Sender<Job>,
+}
+
+/// What the writer does, in the order asked.
+enum Job {
+    Add(Request),
+    /// Reads rooms' newest messages into the cache.
+    Read {
+        room_ids: Vec<String>,
+        answer: oneshot::Sender<Result<HashMap<String, Recent>, DbErr>>,
+    },
 }
 
 /// One `add_message` call waiting for the writer.
@@ -101,7 +116,10 @@ impl Writer {
     /// `options`: the writer is that connection's only user. (On the server's runtime, the
     /// writer's task would wait behind every ready socket task each time a statement returns,
     /// several times per batch.)
-    pub(super) async fn start(options: ConnectOptions) -> Result<Self, DbErr> {
+    pub(super) async fn start(
+        options: ConnectOptions,
+        cache: Arc<RecentCache>,
+    ) -> Result<Self, DbErr> {
         let (queue, queued) = mpsc::channel(QUEUE);
         let (ready, started) = oneshot::channel();
         let thread = std::thread::Builder::new()
@@ -121,7 +139,7 @@ impl Writer {
                     match Database::connect(options).await {
                         Ok(db) => {
                             if ready.send(Ok(())).is_ok() {
-                                run(db, queued).await;
+                                run(db, &cache, queued).await;
                             }
                         }
                         Err(e) => {
@@ -144,31 +162,80 @@ impl Writer {
         new: NewMessage,
         fanout: &PushFanout<'_>,
     ) -> Result<Answer, NewMessage> {
+        let Ok(permit) = self.queue.reserve().await else {
+            return Err(new);
+        };
         let (request, answered) = Request::new(new, fanout);
-        if let Err(mpsc::error::SendError(request)) = self.queue.send(request).await {
-            return Err(request.new);
-        }
-        Ok(answered.await.unwrap_or_else(|_| {
-            Err(DbErr::Custom(
-                "the message writer stopped before answering".into(),
-            ))
-        }))
+        permit.send(Job::Add(request));
+        Ok(answered.await.unwrap_or_else(|_| Err(stopped())))
+    }
+
+    /// Reads the newest messages of rooms into the cache, after the messages already waiting are
+    /// stored; returns what was read. Hands the rooms back when the writer has stopped.
+    pub(super) async fn read(
+        &self,
+        room_ids: Vec<String>,
+    ) -> Result<Result<HashMap<String, Recent>, DbErr>, Vec<String>> {
+        let Ok(permit) = self.queue.reserve().await else {
+            return Err(room_ids);
+        };
+        let (answer, answered) = oneshot::channel();
+        permit.send(Job::Read { room_ids, answer });
+        Ok(answered.await.unwrap_or_else(|_| Err(stopped())))
     }
 }
 
-async fn run(db: DatabaseConnection, mut queued: mpsc::Receiver<Request>) {
+impl Writer {
+    /// Reads rooms into the cache when the writer gets to it, without waiting for it; nothing is
+    /// read when the queue is full (the rooms are then read when first asked for).
+    pub(super) fn read_later(&self, room_ids: Vec<String>) {
+        let (answer, _) = oneshot::channel();
+        let _ = self.queue.try_send(Job::Read { room_ids, answer });
+    }
+}
+
+fn stopped() -> DbErr {
+    DbErr::Custom("the message writer stopped before answering".into())
+}
+
+async fn run(db: DatabaseConnection, cache: &RecentCache, mut queued: mpsc::Receiver<Job>) {
+    let mut jobs = Vec::with_capacity(BATCH);
     let mut batch = Vec::with_capacity(BATCH);
-    while queued.recv_many(&mut batch, BATCH).await > 0 {
-        write(&db, &mut batch).await;
+    while queued.recv_many(&mut jobs, BATCH).await > 0 {
+        for job in jobs.drain(..) {
+            match job {
+                Job::Add(request) => batch.push(request),
+                Job::Read { room_ids, answer } => {
+                    // The messages asked for before are stored first.
+                    write(&db, cache, &mut batch).await;
+                    let ids: Vec<&str> = room_ids.iter().map(String::as_str).collect();
+                    let read = recent::read(&db, &ids).await;
+                    if let Ok(found) = &read {
+                        for (room_id, recent) in found {
+                            cache.put(room_id, recent.clone());
+                        }
+                    }
+                    let _ = answer.send(read);
+                }
+            }
+        }
+        write(&db, cache, &mut batch).await;
     }
 }
 
-/// Stores a batch and answers every request in it, leaving `batch` empty.
-pub(super) async fn write(db: &DatabaseConnection, batch: &mut Vec<Request>) {
+/// Stores a batch and answers every request in it, leaving `batch` empty. Each stored message
+/// is in the cache of newest messages before its caller hears of it.
+pub(super) async fn write(db: &DatabaseConnection, cache: &RecentCache, batch: &mut Vec<Request>) {
+    if batch.is_empty() {
+        return;
+    }
     match store_batch(db, batch).await {
         Ok(stored) => {
             for (request, stored) in batch.drain(..).zip(stored) {
                 let added = stored.map(|stored| stored.added(request.new));
+                if let Some(added) = &added {
+                    cache.stored(&added.message);
+                }
                 let _ = request.answer.send(Ok(added));
             }
         }
@@ -190,6 +257,9 @@ pub(super) async fn write(db: &DatabaseConnection, batch: &mut Vec<Request>) {
             } in batch.drain(..)
             {
                 let added = add_one(db, new, &fanout.borrow()).await;
+                if let Ok(Some(added)) = &added {
+                    cache.stored(&added.message);
+                }
                 let _ = answer.send(added);
             }
         }
@@ -469,7 +539,7 @@ mod tests {
             requests.push(request);
             answers.push(answered);
         }
-        write(store.db(), &mut requests).await;
+        write(store.db(), &store.recent, &mut requests).await;
         let mut got = Vec::new();
         for answered in answers {
             got.push(answered.await.expect("every request is answered"));
@@ -589,7 +659,7 @@ mod tests {
             )
         };
         let (first, first_answer) = Request::new(text(&rooms[0], "first"), &NOBODY_HERE);
-        assert!(writer.queue.send(first).await.is_ok());
+        assert!(writer.queue.send(Job::Add(first)).await.is_ok());
         wait_for(0).await;
         let mut sends = Vec::new();
         const PER_ROOM: usize = 50;

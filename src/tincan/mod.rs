@@ -152,7 +152,7 @@ fn overflow(s: &dyn Sock, event: &str, ack: Ack) {
         Some(Failure::Response(name)) => wire::emit(s, name, &failed(&error, None)),
         Some(Failure::Silent) | None => {}
     }
-    ack.send(&wire::ascii_json(&failed(&error, None)));
+    ack.send(&wire::json(&failed(&error, None)));
 }
 
 /// The socket's task: waits for the connection, then handles the inbox in order.
@@ -327,11 +327,11 @@ async fn handle(ctx: &Ctx, event: &str, data: Value, ack: Ack) {
                 wire::emit(&*ctx.socket, success, &payload);
             }
             payload.insert("ok".into(), Value::Bool(true));
-            ack.send(&wire::ascii_json(&payload));
+            ack.send(&wire::json(&payload));
         }
-        Ok(Answer::Quiet) => ack.send(&wire::ascii_json(&ok(request_id))),
+        Ok(Answer::Quiet) => ack.send(&wire::json(&ok(request_id))),
         Ok(Answer::SignedOut(token_hash)) => {
-            ack.send(&wire::ascii_json(&ok(request_id)));
+            ack.send(&wire::json(&ok(request_id)));
             disconnect_token(&ctx.app, &token_hash).await;
         }
         Err(error) => {
@@ -346,7 +346,7 @@ async fn handle(ctx: &Ctx, event: &str, data: Value, ack: Ack) {
                 Failure::Response(name) => wire::emit(&*ctx.socket, name, &body),
                 Failure::Silent => {}
             }
-            ack.send(&wire::ascii_json(&body));
+            ack.send(&wire::json(&body));
         }
     }
 }
@@ -410,7 +410,7 @@ impl Ctx {
     ) {
         let mut except = except;
         except.push(sio::own_room(self.socket.id()));
-        let payload = wire::ascii_json(payload);
+        let payload = wire::json(payload);
         self.app.io.emit(NS, to, except, event, &payload).await;
     }
 

@@ -62,7 +62,7 @@ impl Typing {
             if mine {
                 let to = vec![rooms::conversation(&notice.conversation_id)];
                 let except = vec![rooms::user(&notice.user_id)];
-                let payload = wire::ascii_json(&notice);
+                let payload = wire::json(&notice);
                 io.emit(NS, to, except, "conversation/type-end", &payload)
                     .await;
             }
