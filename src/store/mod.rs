@@ -10,6 +10,7 @@ use sea_orm::{ConnectOptions, Database, DatabaseBackend, DatabaseConnection, DbE
 use crate::config::DatabaseArgs;
 
 mod accounts;
+mod checkpoint;
 mod counsellors;
 mod issues;
 mod messages;
@@ -67,7 +68,9 @@ impl Store {
                         .row_buffer_size(writer::BATCH)
                         .pragma("temp_store", "memory")
                 });
-                Some(writer::Writer::start(own, recent.clone()).await?)
+                let checkpoints = Database::connect(options(args, 1)).await?;
+                let committed = checkpoint::start(checkpoints);
+                Some(writer::Writer::start(own, recent.clone(), committed).await?)
             }
             _ => None,
         };
@@ -92,13 +95,15 @@ fn options(args: &DatabaseArgs, connections: u32) -> ConnectOptions {
 }
 
 /// SQLite runs in WAL mode with `synchronous=NORMAL` (a commit survives a crash of the process),
-/// a busy timeout so that concurrent writers wait instead of failing, and foreign keys on.
+/// a busy timeout so that concurrent writers wait instead of failing, and foreign keys on. The
+/// log is copied back into the database by the checkpointer (see [`checkpoint`]).
 fn sqlite(options: SqliteConnectOptions) -> SqliteConnectOptions {
     options
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(Duration::from_secs(10))
         .foreign_keys(true)
+        .pragma("wal_autocheckpoint", checkpoint::LOG_LIMIT.to_string())
 }
 
 /// A store on a fresh SQLite file, for unit tests.
@@ -112,6 +117,19 @@ pub(crate) async fn temp_store() -> (tempfile::TempDir, Store) {
     };
     let store = Store::connect(&args).await.expect("store");
     (dir, store)
+}
+
+/// One more connection to the database of [`temp_store`], alone in its pool (as the writer's is).
+#[cfg(test)]
+pub(crate) async fn one_connection(dir: &tempfile::TempDir) -> DatabaseConnection {
+    let args = DatabaseArgs {
+        database_url: format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display()),
+        db_connections: 1,
+        log: "warn".into(),
+    };
+    Database::connect(options(&args, 1))
+        .await
+        .expect("a connection")
 }
 
 /// A store on a fresh PostgreSQL database of its own, for unit tests, when `BUBBLE_TEST_PG` names

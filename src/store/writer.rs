@@ -6,10 +6,13 @@
 //! that commit, so an acknowledged message is a stored one, as without the writer.
 //!
 //! SQLite has one writer at a time anyway. What a batch saves is statements and commits: sqlx
-//! runs each SQLite connection on a thread of its own, so every statement is a hand-off to that
-//! thread and back, every commit writes the pages it changed to the WAL, and pooled connections
-//! racing for the write lock sleep in the busy handler. A batch without pushes is four
-//! statements and one commit however many messages it holds.
+//! runs each SQLite connection on a thread of its own, so every call is a hand-off to that thread
+//! and back (under load, often more time than the statements take), every commit writes the
+//! pages it changed to the WAL, and pooled connections racing for the write lock sleep in the
+//! busy handler. A batch without pushes is two calls and one commit however many messages it
+//! holds: BEGIN, UPDATE and INSERT go as one multi-statement query, COMMIT as the second. The WAL
+//! is copied back into the database by the checkpointer, off this path (see
+//! [`super::checkpoint`]).
 //!
 //! Each message keeps the semantics of one transaction per message: its `createdAt` is its room's
 //! `lastActive` moved on by one, or now if that is later, so the messages of a room are stamped
@@ -25,12 +28,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use entity::message;
-use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbErr,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait, Value,
-};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, Value};
 use tokio::sync::{mpsc, oneshot};
 
+use super::checkpoint::Committed;
 use super::messages::{Added, NewMessage, add_one};
 use super::push_outbox::{Params, PushFanout, enqueue_for_message};
 use super::recent::{self, Recent, RecentCache};
@@ -119,6 +120,7 @@ impl Writer {
     pub(super) async fn start(
         options: ConnectOptions,
         cache: Arc<RecentCache>,
+        committed: Committed,
     ) -> Result<Self, DbErr> {
         let (queue, queued) = mpsc::channel(QUEUE);
         let (ready, started) = oneshot::channel();
@@ -139,7 +141,7 @@ impl Writer {
                     match Database::connect(options).await {
                         Ok(db) => {
                             if ready.send(Ok(())).is_ok() {
-                                run(db, &cache, queued).await;
+                                run(db, &cache, &committed, queued).await;
                             }
                         }
                         Err(e) => {
@@ -198,7 +200,12 @@ fn stopped() -> DbErr {
     DbErr::Custom("the message writer stopped before answering".into())
 }
 
-async fn run(db: DatabaseConnection, cache: &RecentCache, mut queued: mpsc::Receiver<Job>) {
+async fn run(
+    db: DatabaseConnection,
+    cache: &RecentCache,
+    committed: &Committed,
+    mut queued: mpsc::Receiver<Job>,
+) {
     let mut jobs = Vec::with_capacity(BATCH);
     let mut batch = Vec::with_capacity(BATCH);
     while queued.recv_many(&mut jobs, BATCH).await > 0 {
@@ -220,6 +227,7 @@ async fn run(db: DatabaseConnection, cache: &RecentCache, mut queued: mpsc::Rece
             }
         }
         write(&db, cache, &mut batch).await;
+        committed.notify();
     }
 }
 
@@ -267,28 +275,34 @@ pub(super) async fn write(db: &DatabaseConnection, cache: &RecentCache, batch: &
 }
 
 /// The whole batch in one transaction: one answer per request, in order, or the first error
-/// (and nothing stored).
+/// (and nothing stored). `db` must be a single connection, the writer's: the transaction is
+/// begun and ended by statements of its own.
+///
+/// The transaction begins, stamps the rooms and inserts the messages in one call to the
+/// connection's thread (one multi-statement query: the rows of both `RETURNING`s come back
+/// together), then commits in a second; each call is a round trip to that thread, and those
+/// round trips, not SQLite, were most of a small batch's time. Pushes, when a room has someone
+/// with a device token, take more statements before the commit.
 async fn store_batch(
     db: &DatabaseConnection,
     batch: &[Request],
 ) -> Result<Vec<Option<Stored>>, DbErr> {
-    let options = TransactionOptions {
-        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-        ..Default::default()
+    let result = stage(db, batch).await;
+    let result = match result {
+        Ok(stored) => match execute(db, "COMMIT").await {
+            Ok(()) => return Ok(stored),
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(e),
     };
-    let txn = db.begin_with_options(options).await?;
-    match stage(&txn, batch).await {
-        Ok(added) => {
-            txn.commit().await?;
-            Ok(added)
-        }
-        Err(e) => {
-            if let Err(rollback) = txn.rollback().await {
-                tracing::warn!(error = %rollback, "rolling back a batch of messages failed");
-            }
-            Err(e)
-        }
+    if let Err(rollback) = execute(db, "ROLLBACK").await {
+        tracing::debug!(error = %rollback, "rolling back a batch of messages");
     }
+    result
+}
+
+async fn execute(db: &DatabaseConnection, sql: &str) -> Result<(), DbErr> {
+    db.execute_unprepared(sql).await.map(|_| ())
 }
 
 /// A message of the batch once stored.
@@ -321,53 +335,135 @@ impl Stored {
 /// A room of the batch once stamped.
 struct Stamped {
     name: String,
-    /// The `createdAt` of the room's next message in the batch.
-    next: i64,
+    /// Its new `lastActive`: the stamp of its last message in the batch.
+    last_active: i64,
     /// Whether a member of the room has a device token: only then can a message queue a push.
     pushable: bool,
+    /// Its messages' stamps and ids, as inserted.
+    ids: Vec<(i64, i64)>,
 }
 
-async fn stage(txn: &DatabaseTransaction, batch: &[Request]) -> Result<Vec<Option<Stored>>, DbErr> {
+/// Begins the transaction and stores the batch in it, leaving it open.
+///
+/// Every room's `lastActive` moves past its messages: a room with `k` messages gets
+/// `max(lastActive, now - 1) + k`, so its first message is stamped `max(lastActive + 1, now)`,
+/// as one message alone would be, and the others follow one millisecond apart, in the order they
+/// reached the writer. Messages are inserted from the stamped rooms (the insert joins them), so a
+/// message to a room that does not exist is simply not stored.
+async fn stage(db: &DatabaseConnection, batch: &[Request]) -> Result<Vec<Option<Stored>>, DbErr> {
     let now = now_ms();
-    // The batch's rooms, each with how many messages it gets.
+    // Each message's place among its room's messages in the batch (from 1), and the counts.
     let mut counts: HashMap<&str, i64> = HashMap::with_capacity(batch.len());
-    for request in batch {
-        *counts.entry(request.new.room_id.as_str()).or_default() += 1;
-    }
-    let mut stamped = stamp_rooms(txn, &counts, now).await?;
+    let places: Vec<i64> = batch
+        .iter()
+        .map(|request| {
+            let count = counts.entry(request.new.room_id.as_str()).or_default();
+            *count += 1;
+            *count
+        })
+        .collect();
 
-    // Every message whose room exists, with its `createdAt`.
-    let mut messages = Vec::with_capacity(batch.len());
-    let mut at = Vec::with_capacity(batch.len());
-    for request in batch {
-        let created_at = stamped.get_mut(request.new.room_id.as_str()).map(|room| {
-            room.next += 1;
-            room.next - 1
-        });
-        if let Some(created_at) = created_at {
-            messages.push((&request.new, created_at));
+    const COLUMNS: usize = 9;
+    let backend = db.get_database_backend();
+    let mut p = Params::with_capacity(backend, 3 + 2 * counts.len() + COLUMNS * batch.len());
+    let (later, earliest) = (p.bind(now - 1), p.bind(now - 1));
+    let updated = p.bind(now);
+    let rooms: Vec<String> = counts
+        .iter()
+        .map(|(room, count)| format!("({}, {})", p.bind(*room), p.bind(*count)))
+        .collect();
+    let mut messages = String::with_capacity(batch.len() * 4 * COLUMNS);
+    for (i, (request, place)) in batch.iter().zip(&places).enumerate() {
+        let new = &request.new;
+        let values: [Value; COLUMNS] = [
+            new.room_id.as_str().into(),
+            (*place).into(),
+            new.user_id.as_str().into(),
+            new.bubble_id.as_str().into(),
+            new.message_type.into(),
+            new.content.as_str().into(),
+            new.target_user.as_deref().into(),
+            new.target_user_bubble_id.as_deref().into(),
+            counts
+                .get(new.room_id.as_str())
+                .copied()
+                .unwrap_or(1)
+                .into(),
+        ];
+        messages.push_str(if i == 0 { "(" } else { ", (" });
+        for (j, value) in values.into_iter().enumerate() {
+            if j > 0 {
+                messages.push_str(", ");
+            }
+            messages.push_str(&p.bind(value));
         }
-        at.push(created_at);
+        messages.push(')');
     }
-    let mut ids = insert_messages(txn, &messages).await?;
+    // VALUES columns are named column1, column2, … . A message is stamped its room's new
+    // `lastActive`, less its room's count, plus its place.
+    let sql = format!(
+        "BEGIN IMMEDIATE; \
+         UPDATE room SET last_active = CASE WHEN room.last_active > {later} \
+         THEN room.last_active ELSE {earliest} END + b.column2, updated_at = {updated} \
+         FROM (VALUES {rooms}) AS b WHERE room.id = b.column1 \
+         RETURNING room.id AS stamped_room, room.name AS stamped_name, \
+         room.last_active AS stamped_at, EXISTS (SELECT 1 FROM room_member m \
+         JOIN push_token t ON t.bubble_id = m.bubble_id WHERE m.room_id = room.id) AS pushable; \
+         INSERT INTO message (room_id, user_id, bubble_id, message_type, content, target_user, \
+         target_user_bubble_id, created_at, updated_at) \
+         SELECT v.column1, v.column3, v.column4, v.column5, v.column6, v.column7, v.column8, \
+         room.last_active - v.column9 + v.column2, room.last_active - v.column9 + v.column2 \
+         FROM (VALUES {messages}) AS v JOIN room ON room.id = v.column1 \
+         RETURNING id AS message_id, room_id AS message_room, created_at AS message_at",
+        rooms = rooms.join(", ")
+    );
+    // The UPDATE's rows come first, then the INSERT's (RETURNING gives rows in no set order).
+    let mut stamped: HashMap<String, Stamped> = HashMap::with_capacity(counts.len());
+    let mut inserted = 0;
+    for row in db.query_all_raw(p.statement(sql)).await? {
+        if let Ok(room) = row.try_get::<String>("", "stamped_room") {
+            let room_stamp = Stamped {
+                name: row.try_get("", "stamped_name")?,
+                last_active: row.try_get("", "stamped_at")?,
+                pushable: row.try_get("", "pushable")?,
+                ids: Vec::new(),
+            };
+            stamped.insert(room, room_stamp);
+            continue;
+        }
+        let room: String = row.try_get("", "message_room")?;
+        let Some(room) = stamped.get_mut(&room) else {
+            return Err(DbErr::Custom(format!(
+                "a message of room {room} not asked for"
+            )));
+        };
+        room.ids.push((
+            row.try_get("", "message_at")?,
+            row.try_get("", "message_id")?,
+        ));
+        inserted += 1;
+    }
 
     let mut stored = Vec::with_capacity(batch.len());
-    for (request, created_at) in batch.iter().zip(at) {
-        let (Some(created_at), Some(room)) =
-            (created_at, stamped.get(request.new.room_id.as_str()))
-        else {
+    for (request, place) in batch.iter().zip(&places) {
+        let new = &request.new;
+        let Some(room) = stamped.get(&new.room_id) else {
             stored.push(None);
             continue;
         };
-        let new = &request.new;
-        let id = ids
-            .remove(&(new.room_id.as_str(), created_at))
-            .ok_or_else(|| {
-                DbErr::Custom(format!(
-                    "message {created_at} of room {} not returned",
-                    new.room_id
-                ))
-            })?;
+        let count = counts.get(new.room_id.as_str()).copied().unwrap_or(1);
+        let created_at = room.last_active - count + place;
+        let id = room
+            .ids
+            .iter()
+            .find(|(at, _)| *at == created_at)
+            .map(|(_, id)| *id);
+        let Some(id) = id else {
+            return Err(DbErr::Custom(format!(
+                "message {created_at} of room {} not returned",
+                new.room_id
+            )));
+        };
         let mut message = Stored {
             id,
             created_at,
@@ -376,122 +472,17 @@ async fn stage(txn: &DatabaseTransaction, batch: &[Request]) -> Result<Vec<Optio
         if room.pushable {
             let model = message.added(new.clone()).message;
             let fanout = request.fanout.borrow();
-            message.pushes = enqueue_for_message(txn, &room.name, &model, &fanout).await?;
+            message.pushes = enqueue_for_message(db, &room.name, &model, &fanout).await?;
         }
         stored.push(Some(message));
     }
-    Ok(stored)
-}
-
-/// Moves every room's `lastActive` past its messages in one statement. A room with `k` messages
-/// gets `max(lastActive, now - 1) + k`: its first message is stamped `max(lastActive + 1, now)`,
-/// as one message alone would be, and the others follow one millisecond apart. Rooms that do not
-/// exist are not in the answer.
-async fn stamp_rooms<'a>(
-    txn: &DatabaseTransaction,
-    counts: &HashMap<&'a str, i64>,
-    now: i64,
-) -> Result<HashMap<&'a str, Stamped>, DbErr> {
-    let mut p = Params::with_capacity(txn.get_database_backend(), 3 + 2 * counts.len());
-    let (later, earliest) = (p.bind(now - 1), p.bind(now - 1));
-    let updated = p.bind(now);
-    let counted: Vec<String> = counts
-        .iter()
-        .map(|(room, count)| format!("({}, {})", p.bind(*room), p.bind(*count)))
-        .collect();
-    // VALUES columns are named column1, column2, … on SQLite and PostgreSQL alike.
-    let sql = format!(
-        "UPDATE room SET last_active = CASE WHEN room.last_active > {later} \
-         THEN room.last_active ELSE {earliest} END + b.column2, updated_at = {updated} \
-         FROM (VALUES {}) AS b WHERE room.id = b.column1 \
-         RETURNING room.id, room.name, room.last_active, EXISTS (SELECT 1 FROM room_member m \
-         JOIN push_token t ON t.bubble_id = m.bubble_id WHERE m.room_id = room.id) AS pushable",
-        counted.join(", ")
-    );
-    let mut stamped = HashMap::with_capacity(counts.len());
-    for row in txn.query_all_raw(p.statement(sql)).await? {
-        let id: String = row.try_get("", "id")?;
-        let last_active: i64 = row.try_get("", "last_active")?;
-        let Some((&room, &count)) = counts.get_key_value(id.as_str()) else {
-            return Err(DbErr::Custom(format!(
-                "room {id} stamped but not asked for"
-            )));
-        };
-        stamped.insert(
-            room,
-            Stamped {
-                name: row.try_get("", "name")?,
-                next: last_active - count + 1,
-                pushable: row.try_get("", "pushable")?,
-            },
-        );
-    }
-    Ok(stamped)
-}
-
-/// Inserts the messages in one statement. Returns their ids by room and `createdAt`, which name
-/// a message of the batch (RETURNING gives rows in no set order).
-async fn insert_messages<'a>(
-    txn: &DatabaseTransaction,
-    messages: &[(&'a NewMessage, i64)],
-) -> Result<HashMap<(&'a str, i64), i64>, DbErr> {
-    if messages.is_empty() {
-        return Ok(HashMap::new());
-    }
-    const COLUMNS: usize = 9;
-    let mut p = Params::with_capacity(txn.get_database_backend(), messages.len() * COLUMNS);
-    let mut sql = String::with_capacity(200 + messages.len() * 4 * COLUMNS);
-    sql.push_str(
-        "INSERT INTO message (room_id, user_id, bubble_id, message_type, content, target_user, \
-         target_user_bubble_id, created_at, updated_at) VALUES ",
-    );
-    for (i, (new, created_at)) in messages.iter().enumerate() {
-        let values: [Value; COLUMNS] = [
-            new.room_id.as_str().into(),
-            new.user_id.as_str().into(),
-            new.bubble_id.as_str().into(),
-            new.message_type.into(),
-            new.content.as_str().into(),
-            new.target_user.as_deref().into(),
-            new.target_user_bubble_id.as_deref().into(),
-            (*created_at).into(),
-            (*created_at).into(),
-        ];
-        sql.push_str(if i == 0 { "(" } else { ", (" });
-        for (j, value) in values.into_iter().enumerate() {
-            if j > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&p.bind(value));
-        }
-        sql.push(')');
-    }
-    sql.push_str(" RETURNING id, room_id, created_at");
-    let names: HashMap<&str, &'a str> = messages
-        .iter()
-        .map(|(new, _)| (new.room_id.as_str(), new.room_id.as_str()))
-        .collect();
-    let mut ids = HashMap::with_capacity(messages.len());
-    for row in txn.query_all_raw(p.statement(sql)).await? {
-        let room_id: String = row.try_get("", "room_id")?;
-        let Some(&room) = names.get(room_id.as_str()) else {
-            return Err(DbErr::Custom(format!(
-                "a message of room {room_id} not asked for"
-            )));
-        };
-        ids.insert(
-            (room, row.try_get("", "created_at")?),
-            row.try_get("", "id")?,
-        );
-    }
-    if ids.len() != messages.len() {
+    let expected = stored.iter().flatten().count();
+    if inserted != expected {
         return Err(DbErr::Custom(format!(
-            "stored {} messages, {} returned",
-            messages.len(),
-            ids.len()
+            "stored {expected} messages, {inserted} returned"
         )));
     }
-    Ok(ids)
+    Ok(stored)
 }
 
 #[cfg(test)]
@@ -499,10 +490,13 @@ mod tests {
     use std::time::Duration;
 
     use entity::room;
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+    use sea_orm::{
+        ColumnTrait, EntityTrait, QueryFilter, QueryOrder, SqliteTransactionMode,
+        TransactionOptions, TransactionTrait,
+    };
 
     use super::*;
-    use crate::store::{NewRoom, Store, temp_store};
+    use crate::store::{NewRoom, Store, one_connection, temp_store};
 
     async fn new_room(store: &Store, name: &str, members: &[&str]) -> String {
         let room = store
@@ -530,8 +524,12 @@ mod tests {
         author_name: None,
     };
 
-    /// Runs `messages` as one batch, as the writer would, and returns the answers in order.
-    async fn batch(store: &Store, messages: Vec<(NewMessage, PushFanout<'_>)>) -> Vec<Answer> {
+    /// Runs `messages` as one batch on a connection of their own, as the writer would, and
+    /// returns the answers in order.
+    async fn batch(
+        (one, store): (&DatabaseConnection, &Store),
+        messages: Vec<(NewMessage, PushFanout<'_>)>,
+    ) -> Vec<Answer> {
         let mut requests = Vec::new();
         let mut answers = Vec::new();
         for (new, fanout) in messages {
@@ -539,7 +537,7 @@ mod tests {
             requests.push(request);
             answers.push(answered);
         }
-        write(store.db(), &store.recent, &mut requests).await;
+        write(one, &store.recent, &mut requests).await;
         let mut got = Vec::new();
         for answered in answers {
             got.push(answered.await.expect("every request is answered"));
@@ -574,7 +572,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_batch_stamps_each_room_strictly_increasing_in_order() {
-        let (_dir, store) = temp_store().await;
+        let (dir, store) = temp_store().await;
+        let one = one_connection(&dir).await;
         let a = new_room(&store, "A", &["author"]).await;
         let b = new_room(&store, "B", &["author"]).await;
         // B was last active in the future (a clock step back): its messages come after that.
@@ -592,7 +591,7 @@ mod tests {
             let room = if i % 3 == 0 { &b } else { &a };
             messages.push((text(room, &format!("m{i}")), NOBODY_HERE));
         }
-        let answers = batch(&store, messages).await;
+        let answers = batch((&one, &store), messages).await;
 
         let (mut in_a, mut in_b) = (Vec::new(), Vec::new());
         for (i, answer) in answers.iter().enumerate() {
@@ -694,10 +693,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_missing_room_answers_none_and_the_others_are_stored() {
-        let (_dir, store) = temp_store().await;
+        let (dir, store) = temp_store().await;
+        let one = one_connection(&dir).await;
         let a = new_room(&store, "A", &["author"]).await;
         let answers = batch(
-            &store,
+            (&one, &store),
             vec![
                 (text(&a, "one"), NOBODY_HERE),
                 (text("no such room", "lost"), NOBODY_HERE),
@@ -715,7 +715,7 @@ mod tests {
         assert_eq!(contents, ["one", "two"]);
 
         // A batch of nothing but missing rooms stores nothing.
-        let answers = batch(&store, vec![(text("gone", "x"), NOBODY_HERE)]).await;
+        let answers = batch((&one, &store), vec![(text("gone", "x"), NOBODY_HERE)]).await;
         assert!(matches!(answers[0], Ok(None)));
         assert_eq!(
             message::Entity::find().all(store.db()).await.unwrap().len(),
@@ -725,7 +725,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_failing_message_does_not_lose_the_others() {
-        let (_dir, store) = temp_store().await;
+        let (dir, store) = temp_store().await;
+        let one = one_connection(&dir).await;
         let a = new_room(&store, "A", &["author"]).await;
         let b = new_room(&store, "B", &["author"]).await;
         store
@@ -737,7 +738,7 @@ mod tests {
             .await
             .unwrap();
         let answers = batch(
-            &store,
+            (&one, &store),
             vec![
                 (text(&a, "one"), NOBODY_HERE),
                 (text(&a, "refused"), NOBODY_HERE),
@@ -759,7 +760,7 @@ mod tests {
         assert_eq!(stored(&store, &b).await.len(), 1);
 
         // Alone in its batch, it fails the same way and stores nothing.
-        let answers = batch(&store, vec![(text(&b, "refused"), NOBODY_HERE)]).await;
+        let answers = batch((&one, &store), vec![(text(&b, "refused"), NOBODY_HERE)]).await;
         assert!(answers[0].is_err());
         assert_eq!(stored(&store, &b).await.len(), 1);
         // Through the writer too.
@@ -771,7 +772,8 @@ mod tests {
 
     #[tokio::test]
     async fn pushes_in_a_batch_are_queued_as_one_message_at_a_time_would() {
-        let (_dir, store) = temp_store().await;
+        let (dir, store) = temp_store().await;
+        let one = one_connection(&dir).await;
         let a = new_room(&store, "A", &["author", "away", "here", "tokenless"]).await;
         let quiet = new_room(&store, "Quiet", &["author", "tokenless"]).await;
         for (token, who) in [
@@ -787,7 +789,7 @@ mod tests {
             ..NOBODY_HERE
         };
         let answers = batch(
-            &store,
+            (&one, &store),
             vec![
                 // Nobody present: "away" and "here" each get a row.
                 (text(&a, "one"), NOBODY_HERE),
