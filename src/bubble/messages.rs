@@ -2,11 +2,12 @@
 //! the room's `lastActive` and queues pushes for the members who are away; the room's name and
 //! who is present come from presence. Pushes are sent later by the push worker, never awaited here.
 use entity::message;
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use super::views::MessageView;
 use super::{BubbleError, Ctx, Outcome, Payload, Reply};
 use crate::store::{NewMessage, PushFanout};
+use crate::wire::{self, AsciiStr, Json};
 
 const MAX_MESSAGE_CHARS: usize = 3000;
 const MAX_REACTION_CHARS: usize = 50;
@@ -29,8 +30,7 @@ pub async fn add_message(ctx: &Ctx, p: Payload) -> Outcome {
         return Err(BubbleError::UserNotInRoom);
     };
     let stored = store(ctx, room_id, "MESSAGE", content, None, None).await?;
-    let extra = [("message", json!(content))];
-    deliver(ctx, "add_message", &stored, &room_name, extra).await
+    deliver(ctx, "add_message", &stored, &room_name).await
 }
 
 pub async fn add_reaction(ctx: &Ctx, p: Payload) -> Outcome {
@@ -69,8 +69,7 @@ pub async fn add_reaction(ctx: &Ctx, p: Payload) -> Outcome {
         target_bubble_id,
     )
     .await?;
-    let extra = [("reaction", json!(reaction))];
-    deliver(ctx, "add_reaction", &stored, &room_name, extra).await
+    deliver(ctx, "add_reaction", &stored, &room_name).await
 }
 
 /// The apps put a socket id or a bubbleId in `targetUser`: the person behind that socket, or
@@ -128,26 +127,95 @@ async fn store(
     Ok(added.message)
 }
 
+/// A stored message as delivered: the `Message` shape, where it is, and whose it is. Its strings
+/// are [`AsciiStr`], so it is made into JSON without being read back.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Delivered<'a> {
+    #[serde(flatten)]
+    shape: MessageView<'a>,
+    room_id: AsciiStr<'a>,
+    room_name: AsciiStr<'a>,
+    /// The author's socket id, again.
+    user: AsciiStr<'a>,
+    sent_by_me: bool,
+    /// `add_message` repeats the content as `message`, `add_reaction` as `reaction`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<AsciiStr<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reaction: Option<AsciiStr<'a>>,
+}
+
 /// Sends the stored message to the others in the room (`sentByMe: false`) and returns the
 /// sender's copy (`sentByMe: true`).
-async fn deliver<const N: usize>(
+async fn deliver(
     ctx: &Ctx,
     event: &'static str,
     stored: &message::Model,
     room_name: &str,
-    extra: [(&str, Value); N],
 ) -> Outcome {
-    let mut payload = serde_json::to_value(MessageView::from(stored)).unwrap_or_default();
-    if let Value::Object(map) = &mut payload {
-        map.insert("roomId".into(), json!(stored.room_id));
-        map.insert("roomName".into(), json!(room_name));
-        map.insert("user".into(), json!(stored.user_id));
-        map.insert("sentByMe".into(), json!(false));
-        for (key, value) in extra {
-            map.insert(key.to_owned(), value);
-        }
+    let content = Some(AsciiStr(&stored.content));
+    let reaction = stored.message_type == "REACTION";
+    let payload = |sent_by_me| {
+        Json::Value(wire::raw(&Delivered {
+            shape: MessageView::from(stored),
+            room_id: AsciiStr(&stored.room_id),
+            room_name: AsciiStr(room_name),
+            user: AsciiStr(&stored.user_id),
+            sent_by_me,
+            message: content.filter(|_| !reaction),
+            reaction: content.filter(|_| reaction),
+        }))
+    };
+    let rooms = vec![stored.room_id.clone()];
+    ctx.to_others_json(rooms, event, &payload(false)).await;
+    Ok(Some(Reply {
+        event,
+        payload: payload(true),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    #[test]
+    fn a_delivered_message_has_every_key_the_apps_read() {
+        let stored = message::Model {
+            id: 7,
+            room_id: "0b6f6c43-93b0-4a3f-9d0e-6c2b64a1f2d4".into(),
+            user_id: "sid-1".into(),
+            bubble_id: "bubble-1".into(),
+            message_type: "MESSAGE".into(),
+            content: "héllo 😀".into(),
+            target_user: None,
+            target_user_bubble_id: None,
+            created_at: 1_795_420_800_123,
+            updated_at: 1_795_420_800_123,
+        };
+        let delivered = Delivered {
+            shape: MessageView::from(&stored),
+            room_id: AsciiStr(&stored.room_id),
+            room_name: AsciiStr("Café"),
+            user: AsciiStr(&stored.user_id),
+            sent_by_me: true,
+            message: Some(AsciiStr(&stored.content)),
+            reaction: None,
+        };
+        let text = wire::raw(&delivered).get().to_owned();
+        assert!(text.is_ascii(), "{text}");
+        let got: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            got,
+            json!({
+                "id": 7, "userId": "sid-1", "bubbleId": "bubble-1", "messageType": "MESSAGE",
+                "content": "héllo 😀", "roomRoomId": stored.room_id, "targetUser": null,
+                "targetUserBubbleId": null, "createdAt": "2026-11-23T08:00:00.123Z",
+                "updatedAt": "2026-11-23T08:00:00.123Z", "roomId": stored.room_id,
+                "roomName": "Café", "user": "sid-1", "sentByMe": true, "message": "héllo 😀"
+            })
+        );
     }
-    ctx.to_others(&stored.room_id, event, &payload).await;
-    payload["sentByMe"] = json!(true);
-    Ok(Some(Reply::new(event, payload)))
 }

@@ -288,13 +288,18 @@ impl Ctx {
     /// Sends once to every other socket in any of the rooms, on both namespaces. No rooms, no
     /// one (an empty list would otherwise address the whole namespace).
     pub async fn to_others_in(&self, rooms: Vec<String>, event: &str, payload: &impl Serialize) {
-        let payload = wire::json(payload);
+        self.to_others_json(rooms, event, &wire::json(payload))
+            .await;
+    }
+
+    /// [`Ctx::to_others_in`] with the payload already made.
+    pub async fn to_others_json(&self, rooms: Vec<String>, event: &str, payload: &Json) {
         let me = vec![sio::own_room(self.sid)];
         let io = &self.app.io;
         let there = self.conn.ns.other().path();
-        io.emit(self.conn.ns.path(), rooms.clone(), me, event, &payload)
+        io.emit(self.conn.ns.path(), rooms.clone(), me, event, payload)
             .await;
-        io.emit(there, rooms, Vec::new(), event, &payload).await;
+        io.emit(there, rooms, Vec::new(), event, payload).await;
     }
 
     /// Sends to every socket in the room, on both namespaces, on every node.
