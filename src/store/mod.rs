@@ -61,12 +61,16 @@ impl Store {
                 // The writer's connection is its own: nothing else waits for it, so it is never
                 // tested before use; a whole batch's rows come back without a pause; and the
                 // statement journal of a batch (its INSERT changes many pages after the UPDATE)
-                // stays in memory instead of a temporary file made and deleted every time.
+                // stays in memory instead of a temporary file made and deleted every time. Its
+                // commits are synced to disk (`synchronous=FULL`): an acknowledged message
+                // survives a power cut, and so does everything committed before it, since the
+                // log is written in order.
                 let mut own = options(args, 1);
                 own.test_before_acquire(false).map_sqlx_sqlite_opts(|o| {
                     sqlite(o)
                         .row_buffer_size(writer::BATCH)
                         .pragma("temp_store", "memory")
+                        .synchronous(SqliteSynchronous::Full)
                 });
                 let checkpoints = Database::connect(options(args, 1)).await?;
                 let committed = checkpoint::start(checkpoints);
@@ -94,7 +98,8 @@ fn options(args: &DatabaseArgs, connections: u32) -> ConnectOptions {
     options
 }
 
-/// SQLite runs in WAL mode with `synchronous=NORMAL` (a commit survives a crash of the process),
+/// SQLite runs in WAL mode with `synchronous=NORMAL` (a commit survives a crash of the process;
+/// the message writer's are synced too, see [`Store::connect`]),
 /// a busy timeout so that concurrent writers wait instead of failing, and foreign keys on. The
 /// log is copied back into the database by the checkpointer (see [`checkpoint`]).
 fn sqlite(options: SqliteConnectOptions) -> SqliteConnectOptions {
