@@ -3,14 +3,19 @@
 //! socketioxide runs every event handler as a task of its own, so two events of one socket could
 //! take effect out of order. Instead, the [`Queued`] extractor of a catch-all handler puts each
 //! event on its socket's inbox while the packet is being decoded, that is in arrival order, and
-//! one task per socket takes them off with [`Mailbox::next`] and handles them one after the other.
+//! the socket's [`Served`] handles them one after the other.
 //!
 //! The inbox is opened in the connect middleware ([`open`]), before the client hears it is
-//! connected, so no event can slip past it; the connect handler then hands the socket to the task
-//! ([`hand_over`]), which waits for it with [`Mailbox::connected`].
+//! connected, so no event can slip past it; its first job is [`Job::Connected`]. Nothing is
+//! handled before the connect handler says the socket is connected ([`hand_over`]). Jobs are
+//! handled by a task that exists only while there is something to do: it is started by the job
+//! that finds the inbox idle and ends when the inbox is empty, so an idle socket holds no task
+//! of its own, only its inbox and what its namespace keeps about it.
+use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::Value;
 use socketioxide::adapter::Adapter;
@@ -18,7 +23,6 @@ use socketioxide::extract::{AckSender, Event, SocketRef, TryData};
 use socketioxide::handler::FromMessageParts;
 use socketioxide::socket::Socket;
 use socketioxide::{ProtocolVersion, TransportType};
-use tokio::sync::{mpsc, oneshot};
 
 use crate::sio::{self, Ack, Sock, SockRef};
 use crate::wire;
@@ -27,90 +31,135 @@ use crate::wire;
 /// `rate_limited` failure, as an event and on the acknowledgement.
 pub type Overflow = fn(socket: &dyn Sock, event: &str, ack: Ack);
 
-/// What the socket's task takes off its inbox.
+/// What a socket's inbox holds, in order.
 pub enum Job {
+    /// The socket is connected: the first job, before any event.
+    Connected,
     Event {
         event: String,
         /// The payload, `Null` when there was none.
         data: Value,
         ack: Ack,
     },
+    /// The socket is gone: the last job.
     Disconnect,
 }
 
-/// The sending side, kept in the socket's extensions.
+/// A future a [`Served`] returns.
+pub type Handled<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+
+/// What a namespace keeps about one of its sockets, and how it handles the socket's jobs. It
+/// must not hold the socket itself (the inbox lives in the socket's extensions): the socket is
+/// passed with every job.
+pub trait Served: Send + Sync + 'static {
+    fn handle(&self, socket: SockRef, job: Job) -> Handled<'_>;
+}
+
+/// A socket's inbox, kept in its extensions.
 #[derive(Clone)]
-struct Inbox {
-    /// Boxed: a channel allocates room for 32 items at once, and most sockets stay idle.
-    tx: mpsc::UnboundedSender<Box<Job>>,
-    queued: Arc<AtomicUsize>,
+struct Inbox(Arc<Shared>);
+
+struct Shared {
+    state: Mutex<State>,
+    served: Arc<dyn Served>,
     limit: usize,
     overflow: Overflow,
 }
 
-/// Hands the connected socket to its task.
-#[derive(Clone)]
-struct Ready(Arc<Mutex<Option<oneshot::Sender<SockRef>>>>);
-
-/// The receiving side, owned by the socket's task.
-pub struct Mailbox {
-    rx: mpsc::UnboundedReceiver<Box<Job>>,
-    queued: Arc<AtomicUsize>,
-    ready: Option<oneshot::Receiver<SockRef>>,
+#[derive(Default)]
+struct State {
+    jobs: VecDeque<Job>,
+    /// Events among `jobs`.
+    events: usize,
+    /// Set by [`hand_over`]: jobs may be handled.
+    connected: bool,
+    /// A task is handling the jobs.
+    running: bool,
 }
 
-impl Mailbox {
-    /// The socket once it is connected; `None` if it never connects (a later middleware refused
-    /// it, or the client left first).
-    pub async fn connected(&mut self) -> Option<SockRef> {
-        self.ready.take()?.await.ok()
+impl Inbox {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.0
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The next event or the disconnect, in arrival order; `None` once the socket is gone.
-    pub async fn next(&mut self) -> Option<Job> {
-        let job = self.rx.recv().await?;
-        if let Job::Event { .. } = *job {
-            self.queued.fetch_sub(1, Ordering::AcqRel);
+    /// Queues a job; starts the task that handles them if the socket is connected and none runs.
+    fn push<A: Adapter>(&self, s: &SocketRef<A>, job: Job) {
+        let mut state = self.lock();
+        if let Job::Event { .. } = job {
+            state.events += 1;
         }
-        Some(*job)
+        state.jobs.push_back(job);
+        self.start(s, &mut state);
+    }
+
+    fn start<A: Adapter>(&self, s: &SocketRef<A>, state: &mut State) {
+        if state.connected && !state.running && !state.jobs.is_empty() {
+            state.running = true;
+            let socket: SockRef = Arc::new(s.clone());
+            tokio::spawn(self.clone().handle_all(socket));
+        }
+    }
+
+    /// Handles jobs until there are none left.
+    async fn handle_all(self, socket: SockRef) {
+        loop {
+            let job = {
+                let mut state = self.lock();
+                let Some(job) = state.jobs.pop_front() else {
+                    state.running = false;
+                    // An idle socket keeps no room for jobs.
+                    state.jobs = VecDeque::new();
+                    return;
+                };
+                if let Job::Event { .. } = job {
+                    state.events -= 1;
+                }
+                job
+            };
+            self.0.served.handle(socket.clone(), job).await;
+        }
     }
 }
 
 /// Opens a socket's inbox from its connect middleware: every event of the socket goes to it (at
-/// most `limit` waiting; more are answered by `overflow`), and so does its disconnection. The
-/// socket also joins the room of its own id, by which any node can address it.
-pub fn open<A: Adapter>(s: &SocketRef<A>, limit: usize, overflow: Overflow) -> Mailbox {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let (ready_tx, ready_rx) = oneshot::channel();
-    let queued = Arc::new(AtomicUsize::new(0));
-    s.extensions.insert(Inbox {
-        tx,
-        queued: queued.clone(),
+/// most `limit` waiting; more are answered by `overflow`), and so does its disconnection, all
+/// handled by `served` once the socket is connected. The socket also joins the room of its own
+/// id, by which any node can address it.
+pub fn open<A: Adapter>(
+    s: &SocketRef<A>,
+    limit: usize,
+    overflow: Overflow,
+    served: Arc<dyn Served>,
+) {
+    let state = State {
+        jobs: VecDeque::from([Job::Connected]),
+        ..State::default()
+    };
+    let inbox = Inbox(Arc::new(Shared {
+        state: Mutex::new(state),
+        served,
         limit,
         overflow,
-    });
-    s.extensions
-        .insert(Ready(Arc::new(Mutex::new(Some(ready_tx)))));
+    }));
+    s.extensions.insert(inbox);
     s.join(sio::own_room(s.id));
     s.on_fallback(async |_: Queued| {});
     s.on_disconnect(async |s: SocketRef<A>| {
         if let Some(inbox) = s.extensions.get::<Inbox>() {
-            let _ = inbox.tx.send(Box::new(Job::Disconnect));
+            inbox.push(&s, Job::Disconnect);
         }
     });
-    Mailbox {
-        rx,
-        queued,
-        ready: Some(ready_rx),
-    }
 }
 
-/// Called by the connect handler: the socket's task may start.
+/// Called by the connect handler: the socket's jobs may be handled.
 pub fn hand_over<A: Adapter>(s: &SocketRef<A>) {
-    if let Some(ready) = s.extensions.remove::<Ready>()
-        && let Some(tx) = ready.0.lock().ok().and_then(|mut tx| tx.take())
-    {
-        let _ = tx.send(Arc::new(s.clone()));
+    if let Some(inbox) = s.extensions.get::<Inbox>() {
+        let mut state = inbox.lock();
+        state.connected = true;
+        inbox.start(s, &mut state);
     }
 }
 
@@ -143,9 +192,9 @@ impl<A: Adapter> FromMessageParts<A> for Queued {
         };
         let Ok(ack) = AckSender::from_message_parts(s, v, ack_id);
         let ack = Ack::new(ack);
-        if inbox.queued.fetch_add(1, Ordering::AcqRel) >= inbox.limit {
-            inbox.queued.fetch_sub(1, Ordering::AcqRel);
-            (inbox.overflow)(&SocketRef::from(s.clone()), &event, ack);
+        let socket = SocketRef::from(s.clone());
+        if inbox.lock().events >= inbox.0.limit {
+            (inbox.0.overflow)(&socket, &event, ack);
             return Ok(Queued);
         }
         let Ok(TryData(data)) = TryData::<Value>::from_message_parts(s, v, ack_id);
@@ -157,7 +206,7 @@ impl<A: Adapter> FromMessageParts<A> for Queued {
         if s.protocol() == ProtocolVersion::V4 && s.transport_type() == TransportType::Polling {
             wire::repair_double_utf8(&mut data);
         }
-        let _ = inbox.tx.send(Box::new(Job::Event { event, data, ack }));
+        inbox.push(&socket, Job::Event { event, data, ack });
         Ok(Queued)
     }
 }

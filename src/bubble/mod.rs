@@ -22,7 +22,7 @@ use socketioxide_core::adapter::DefinedAdapter;
 use uuid::Uuid;
 
 use crate::AppState;
-use crate::inbox::{self, Job, Mailbox, Refused};
+use crate::inbox::{self, Handled, Job, Refused, Served};
 use crate::presence::{BubbleId, Conn, Ns};
 use crate::sio::{self, Ack, Sock, SockRef};
 use crate::wire::{self, Json};
@@ -82,6 +82,7 @@ async fn accept<A: Adapter>(
     s: SocketRef<A>,
     auth: Option<Value>,
 ) -> Result<(), Refused> {
+    let mut counsellor = None;
     let (bubble_id, name): (BubbleId, Option<String>) = match ns {
         Ns::Root => match bubble_token(s.req_parts().uri.query().unwrap_or("")) {
             Some(token) => {
@@ -100,17 +101,23 @@ async fn accept<A: Adapter>(
                 .ok_or(Refused::Unauthorized)?;
             // Signing out disconnects the account's sockets on every node through this room.
             s.join(account_room(&account.id));
-            s.extensions.insert(CounsellorIdentity {
+            counsellor = Some(Arc::new(CounsellorIdentity {
                 account_id: account.id.clone(),
                 username: account.username,
                 name: account.name.clone(),
-            });
+            }));
             (account.id.into(), Some(account.name))
         }
     };
-    let mailbox = inbox::open(&s, app.config.max_queued_events, overflow);
-    let conn = Conn { ns, sid: s.id };
-    tokio::spawn(run_socket(app, conn, bubble_id, name, mailbox));
+    let limit = app.config.max_queued_events;
+    let served = Connected {
+        app,
+        conn: Conn { ns, sid: s.id },
+        bubble_id,
+        counsellor,
+        name: Arc::new(std::sync::Mutex::new(name)),
+    };
+    inbox::open(&s, limit, overflow, Arc::new(served));
     Ok(())
 }
 
@@ -130,52 +137,52 @@ fn overflow(s: &dyn Sock, _event: &str, ack: Ack) {
     ack.send(&wire::json(&json!({ "error": error })));
 }
 
-/// The socket's task: waits for the connection, restores the person's rooms, then handles the
-/// inbox in order until the disconnect.
-async fn run_socket(
+/// What `/` and `/counsellor` keep about a connected socket, for as long as it is connected.
+struct Connected {
     app: Arc<AppState>,
     conn: Conn,
     bubble_id: BubbleId,
-    name: Option<String>,
-    mut mailbox: Mailbox,
-) {
-    // No socket means it never connected: nothing to do.
-    let Some(socket) = mailbox.connected().await else {
-        return;
-    };
-    let ctx = Ctx {
-        sid: conn.sid,
-        conn,
-        counsellor: socket.extensions().get::<CounsellorIdentity>(),
-        socket,
-        app,
-        bubble_id,
-        name: std::sync::Mutex::new(name),
-    };
-    if let Err(e) = ctx
-        .app
-        .presence
-        .connect(ctx.conn, ctx.bubble_id.clone())
-        .await
-    {
-        tracing::error!(sid = %ctx.sid, error = %e, "recording presence failed");
-    }
-    // The handlers' futures are boxed: the task of an idle socket then holds only what waiting
-    // needs, not room for the largest handler's state.
-    if let Err(e) = Box::pin(rooms::rejoin(&ctx)).await {
-        tracing::error!(sid = %ctx.sid, error = %e, "restoring rooms failed");
-    }
-    wire::emit(&*ctx.socket, "my_id", &*ctx.bubble_id);
-    while let Some(job) = mailbox.next().await {
-        match job {
-            Job::Event { event, data, ack } => {
-                Box::pin(handle(&ctx, &event, Payload::from(data), ack)).await;
-            }
-            Job::Disconnect => {
-                Box::pin(rooms::disconnected(&ctx)).await;
-                break;
-            }
+    counsellor: Option<Arc<CounsellorIdentity>>,
+    name: Arc<std::sync::Mutex<Option<String>>>,
+}
+
+impl Connected {
+    fn ctx(&self, socket: SockRef) -> Ctx {
+        Ctx {
+            app: self.app.clone(),
+            socket,
+            conn: self.conn,
+            sid: self.conn.sid,
+            bubble_id: self.bubble_id.clone(),
+            counsellor: self.counsellor.clone(),
+            name: self.name.clone(),
         }
+    }
+}
+
+impl Served for Connected {
+    /// Once connected, the socket's person is recorded present and put back into their rooms
+    /// before any of its events; then its events in order, and its departure.
+    fn handle(&self, socket: SockRef, job: Job) -> Handled<'_> {
+        Box::pin(async move {
+            let ctx = self.ctx(socket);
+            match job {
+                Job::Connected => {
+                    let presence = &ctx.app.presence;
+                    if let Err(e) = presence.connect(ctx.conn, ctx.bubble_id.clone()).await {
+                        tracing::error!(sid = %ctx.sid, error = %e, "recording presence failed");
+                    }
+                    if let Err(e) = rooms::rejoin(&ctx).await {
+                        tracing::error!(sid = %ctx.sid, error = %e, "restoring rooms failed");
+                    }
+                    wire::emit(&*ctx.socket, "my_id", &*ctx.bubble_id);
+                }
+                Job::Event { event, data, ack } => {
+                    handle(&ctx, &event, Payload::from(data), ack).await;
+                }
+                Job::Disconnect => rooms::disconnected(&ctx).await,
+            }
+        })
     }
 }
 
@@ -259,9 +266,9 @@ pub struct Ctx {
     pub sid: Sid,
     pub bubble_id: BubbleId,
     /// The signed-in counsellor, on `/counsellor`.
-    pub counsellor: Option<CounsellorIdentity>,
+    pub counsellor: Option<Arc<CounsellorIdentity>>,
     /// The person's display name, once they chose one (or the counsellor's).
-    pub name: std::sync::Mutex<Option<String>>,
+    pub name: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl Ctx {

@@ -28,7 +28,7 @@ use socketioxide_core::adapter::DefinedAdapter;
 
 use crate::AppState;
 use crate::config::TinCanArgs;
-use crate::inbox::{self, Job, Mailbox, Refused};
+use crate::inbox::{self, Handled, Job, Refused, Served};
 use crate::sio::{self, Ack, Sock, SockRef};
 use crate::store::Store;
 use crate::wire;
@@ -123,14 +123,14 @@ async fn accept<A: Adapter>(
     s.join(rooms);
     // Revoking the token disconnects its sockets on every node through this room.
     s.join(token_room(&signed_in.token_hash));
-    s.extensions.insert(Identity {
+    let me = Arc::new(Identity {
         user_id: signed_in.user.id,
         username: signed_in.user.username,
         display_name: signed_in.user.display_name,
         token_hash: signed_in.token_hash,
     });
-    let mailbox = inbox::open(&s, app.config.max_queued_events, overflow);
-    tokio::spawn(run_socket(app, mailbox));
+    let limit = app.config.max_queued_events;
+    inbox::open(&s, limit, overflow, Arc::new(Connected { app, me }));
     Ok(())
 }
 
@@ -155,21 +155,25 @@ fn overflow(s: &dyn Sock, event: &str, ack: Ack) {
     ack.send(&wire::json(&failed(&error, None)));
 }
 
-/// The socket's task: waits for the connection, then handles the inbox in order.
-async fn run_socket(app: Arc<AppState>, mut mailbox: Mailbox) {
-    let Some(socket) = mailbox.connected().await else {
-        return;
-    };
-    let Some(me) = socket.extensions().get::<Identity>() else {
-        return;
-    };
-    let ctx = Ctx { app, socket, me };
-    while let Some(job) = mailbox.next().await {
-        match job {
-            // Boxed, so that an idle socket's task does not hold room for a handler's state.
-            Job::Event { event, data, ack } => Box::pin(handle(&ctx, &event, data, ack)).await,
-            Job::Disconnect => break,
-        }
+/// What `/tincan` keeps about a connected socket: who is behind it.
+struct Connected {
+    app: Arc<AppState>,
+    me: Arc<Identity>,
+}
+
+impl Served for Connected {
+    /// The socket's requests, in order.
+    fn handle(&self, socket: SockRef, job: Job) -> Handled<'_> {
+        Box::pin(async move {
+            if let Job::Event { event, data, ack } = job {
+                let ctx = Ctx {
+                    app: self.app.clone(),
+                    socket,
+                    me: self.me.clone(),
+                };
+                handle(&ctx, &event, data, ack).await;
+            }
+        })
     }
 }
 
@@ -387,7 +391,7 @@ pub async fn disconnect_token(app: &AppState, token_hash: &str) {
 pub struct Ctx {
     pub app: Arc<AppState>,
     pub socket: SockRef,
-    pub me: Identity,
+    pub me: Arc<Identity>,
 }
 
 impl Ctx {
