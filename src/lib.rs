@@ -56,7 +56,7 @@ const SOCKET_BUFFER_PACKETS: usize = 1024;
 
 /// Initial read buffer of a websocket, in bytes. The apps' frames are small; a bigger frame grows
 /// the buffer to its size. Every idle connection holds one.
-const WS_READ_BUFFER: usize = 1024;
+const WS_READ_BUFFER: usize = 256;
 
 /// Name of the session cookie.
 pub const SESSION_COOKIE: &str = "bubble_session";
@@ -213,23 +213,48 @@ fn assemble<A: Adapter + DefinedAdapter>(
     Ok((App { router, state }, inits))
 }
 
-/// Gives a socket.io request a head of its own. hyper parses headers and the URI as slices of
-/// the connection's read buffer (16 KiB), and engine.io keeps the head of the request that opened
-/// a session for the session's lifetime, so without copies every websocket would hold that buffer
-/// for as long as it stays open.
+/// The headers of a socket.io request read after the handshake: a bearer token (TinCan and
+/// counsellors), and what engine.io itself reads.
+const KEPT_HEADERS: [::http::HeaderName; 3] = [
+    ::http::header::AUTHORIZATION,
+    ::http::header::CONTENT_TYPE,
+    ::http::header::SEC_WEBSOCKET_KEY,
+];
+
+/// Gives a socket.io request a small head of its own. engine.io keeps the head of the request
+/// that opened a session for the session's lifetime, and every idle connection pays for it:
+/// - hyper parses headers and the URI as slices of the connection's read buffer (16 KiB), so
+///   without copies every websocket would hold that buffer for as long as it stays open;
+/// - of the headers only those read later are kept ([`KEPT_HEADERS`]);
+/// - the session of a request without a session cookie is empty and signs nobody in: it is
+///   dropped (a counsellor signing in on `/counsellor` later in the same engine.io session
+///   needs the cookie to have been there from the start, as it always is for a browser).
 fn detach_head<B>(mut req: ::http::Request<B>) -> ::http::Request<B> {
     if !req.uri().path().starts_with("/socket.io") {
         return req;
     }
-    let headers = req
+    let session_cookie = req
         .headers()
+        .get_all(::http::header::COOKIE)
         .iter()
-        .filter_map(|(name, value)| {
-            let name = ::http::HeaderName::from_bytes(name.as_str().as_bytes()).ok()?;
-            let value = HeaderValue::from_bytes(value.as_bytes()).ok()?;
-            Some((name, value))
-        })
-        .collect();
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|cookies| cookies.split(';'))
+        .any(|cookie| {
+            cookie
+                .trim_start()
+                .starts_with(&format!("{SESSION_COOKIE}="))
+        });
+    if !session_cookie {
+        req.extensions_mut().remove::<tower_sessions::Session>();
+    }
+    let mut headers = ::http::HeaderMap::with_capacity(KEPT_HEADERS.len());
+    for name in KEPT_HEADERS {
+        for value in req.headers().get_all(&name) {
+            if let Ok(value) = HeaderValue::from_bytes(value.as_bytes()) {
+                headers.append(name.clone(), value);
+            }
+        }
+    }
     *req.headers_mut() = headers;
     let uri = req.uri().to_string();
     if let Ok(owned) = ::http::Uri::from_maybe_shared(bytes::Bytes::from(uri)) {
