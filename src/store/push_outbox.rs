@@ -75,6 +75,20 @@ pub(super) async fn enqueue_for_message<C: ConnectionTrait>(
     message: &entity::message::Model,
     fanout: &PushFanout<'_>,
 ) -> Result<u64, DbErr> {
+    let mut p = Params::new(txn.get_database_backend());
+    let sql = enqueue_statement(&mut p, room_name, message, fanout);
+    let done = txn.execute_raw(p.statement(sql)).await?;
+    Ok(done.rows_affected())
+}
+
+/// The statement of [`enqueue_for_message`], its values bound to `p`; it returns the
+/// `message_id` of every row it writes or updates, so that several can run as one query.
+pub(super) fn enqueue_statement(
+    p: &mut Params,
+    room_name: &str,
+    message: &entity::message::Model,
+    fanout: &PushFanout<'_>,
+) -> String {
     let kind = Kind::of_message_type(&message.message_type);
     let c = content::for_message(
         kind,
@@ -85,7 +99,6 @@ pub(super) async fn enqueue_for_message<C: ConnectionTrait>(
         fanout.author_name,
     );
     let now = Ord::max(message.created_at, crate::clock::now_ms());
-    let mut p = Params::new(txn.get_database_backend());
     let room = p.bind(message.room_id.as_str());
     let message_id = p.bind(message.id);
     let kind = p.bind(kind.as_str());
@@ -99,7 +112,7 @@ pub(super) async fn enqueue_for_message<C: ConnectionTrait>(
     let mut absent = vec![p.bind(message.bubble_id.as_str())];
     absent.extend(fanout.present.iter().map(|b| p.bind(&**b)));
     let absent = absent.join(", ");
-    let sql = format!(
+    format!(
         "INSERT INTO push_outbox (token, platform, bubble_id, room_id, message_id, kind, title, \
          body, data, status, attempts, next_attempt_at, created_at, updated_at) \
          SELECT t.token, t.platform, t.bubble_id, {room}, {message_id}, {kind}, {title}, {body}, \
@@ -109,10 +122,9 @@ pub(super) async fn enqueue_for_message<C: ConnectionTrait>(
          ON CONFLICT (token, room_id) WHERE status = '{PENDING}' DO UPDATE SET \
          bubble_id = excluded.bubble_id, platform = excluded.platform, \
          message_id = excluded.message_id, kind = excluded.kind, title = excluded.title, \
-         body = excluded.body, data = excluded.data, updated_at = excluded.updated_at"
-    );
-    let done = txn.execute_raw(p.statement(sql)).await?;
-    Ok(done.rows_affected())
+         body = excluded.body, data = excluded.data, updated_at = excluded.updated_at \
+         RETURNING message_id AS queued_for"
+    )
 }
 
 impl Store {

@@ -9,8 +9,9 @@
 //! runs each SQLite connection on a thread of its own, so every call is a hand-off to that thread
 //! and back (under load, often more time than the statements take), every commit writes the
 //! pages it changed to the WAL, and pooled connections racing for the write lock sleep in the
-//! busy handler. A batch without pushes is two calls and one commit however many messages it
-//! holds: BEGIN, UPDATE and INSERT go as one multi-statement query, COMMIT as the second. The WAL
+//! busy handler. A batch is two calls and one commit however many messages it holds: BEGIN,
+//! UPDATE and INSERT go as one multi-statement query, the push outbox statements and COMMIT as
+//! the second. The WAL
 //! is copied back into the database by the checkpointer, off this path (see
 //! [`super::checkpoint`]).
 //!
@@ -33,7 +34,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::checkpoint::Committed;
 use super::messages::{Added, NewMessage, add_one};
-use super::push_outbox::{Params, PushFanout, enqueue_for_message};
+use super::push_outbox::{Params, PushFanout, enqueue_statement};
 use super::recent::{self, Recent, RecentCache};
 use crate::clock::now_ms;
 
@@ -280,16 +281,14 @@ pub(super) async fn write(db: &DatabaseConnection, cache: &RecentCache, batch: &
 ///
 /// The transaction begins, stamps the rooms and inserts the messages in one call to the
 /// connection's thread (one multi-statement query: the rows of both `RETURNING`s come back
-/// together), then commits in a second; each call is a round trip to that thread, and those
-/// round trips, not SQLite, were most of a small batch's time. Pushes, when a room has someone
-/// with a device token, take more statements before the commit.
+/// together), then queues the pushes and commits in a second; each call is a round trip to that
+/// thread, and those round trips, not SQLite, were most of a small batch's time.
 async fn store_batch(
     db: &DatabaseConnection,
     batch: &[Request],
 ) -> Result<Vec<Option<Stored>>, DbErr> {
-    let result = stage(db, batch).await;
-    let result = match result {
-        Ok(stored) => match execute(db, "COMMIT").await {
+    let result = match stage(db, batch).await {
+        Ok(mut stored) => match queue_pushes_and_commit(db, batch, &mut stored).await {
             Ok(()) => return Ok(stored),
             Err(e) => Err(e),
         },
@@ -301,6 +300,40 @@ async fn store_batch(
     result
 }
 
+/// Queues the pushes of the stored messages whose room has someone with a device token, and
+/// commits, in one call: the outbox statements (each returns the message of every row it wrote)
+/// and COMMIT as one multi-statement query.
+async fn queue_pushes_and_commit(
+    db: &DatabaseConnection,
+    batch: &[Request],
+    stored: &mut [Option<Stored>],
+) -> Result<(), DbErr> {
+    let mut p = Params::new(db.get_database_backend());
+    let mut sql = String::new();
+    for (request, stored) in batch.iter().zip(stored.iter()) {
+        let Some(stored) = stored else { continue };
+        let Some(room_name) = &stored.pushable_in else {
+            continue;
+        };
+        let model = stored.added(request.new.clone()).message;
+        let fanout = request.fanout.borrow();
+        sql.push_str(&enqueue_statement(&mut p, room_name, &model, &fanout));
+        sql.push_str("; ");
+    }
+    if sql.is_empty() {
+        return execute(db, "COMMIT").await;
+    }
+    sql.push_str("COMMIT");
+    let mut queued: HashMap<i64, u64> = HashMap::new();
+    for row in db.query_all_raw(p.statement(sql)).await? {
+        *queued.entry(row.try_get("", "queued_for")?).or_default() += 1;
+    }
+    for stored in stored.iter_mut().flatten() {
+        stored.pushes = queued.get(&stored.id).copied().unwrap_or(0);
+    }
+    Ok(())
+}
+
 async fn execute(db: &DatabaseConnection, sql: &str) -> Result<(), DbErr> {
     db.execute_unprepared(sql).await.map(|_| ())
 }
@@ -309,6 +342,9 @@ async fn execute(db: &DatabaseConnection, sql: &str) -> Result<(), DbErr> {
 struct Stored {
     id: i64,
     created_at: i64,
+    /// The room's name, when a member of the room has a device token: the message may queue
+    /// pushes.
+    pushable_in: Option<String>,
     pushes: u64,
 }
 
@@ -464,17 +500,13 @@ async fn stage(db: &DatabaseConnection, batch: &[Request]) -> Result<Vec<Option<
                 new.room_id
             )));
         };
-        let mut message = Stored {
+        let message = Some(Stored {
             id,
             created_at,
+            pushable_in: room.pushable.then(|| room.name.clone()),
             pushes: 0,
-        };
-        if room.pushable {
-            let model = message.added(new.clone()).message;
-            let fanout = request.fanout.borrow();
-            message.pushes = enqueue_for_message(db, &room.name, &model, &fanout).await?;
-        }
-        stored.push(Some(message));
+        });
+        stored.push(message);
     }
     let expected = stored.iter().flatten().count();
     if inserted != expected {
