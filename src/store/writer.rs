@@ -11,8 +11,7 @@
 //! pages it changed to the WAL, and pooled connections racing for the write lock sleep in the
 //! busy handler. A batch is two calls and one commit however many messages it holds: BEGIN,
 //! UPDATE and INSERT go as one multi-statement query, the push outbox statements and COMMIT as
-//! the second. The WAL
-//! is copied back into the database by the checkpointer, off this path (see
+//! the second. The WAL is copied back into the database by the checkpointer, off this path (see
 //! [`super::checkpoint`]).
 //!
 //! Each message keeps the semantics of one transaction per message: its `createdAt` is its room's
