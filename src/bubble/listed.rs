@@ -155,12 +155,6 @@ mod tests {
     use crate::bubble::views::RoomDetail;
     use crate::store::{NewMessage, NewRoom, PushFanout, temp_store};
 
-    const NOBODY_HERE: PushFanout<'static> = PushFanout {
-        present: &[],
-        collapse_ms: 60_000,
-        author_name: None,
-    };
-
     fn here(sids: &[&str]) -> Snapshot {
         Snapshot {
             participants: sids.iter().map(|s| s.to_string()).collect(),
@@ -169,16 +163,9 @@ mod tests {
     }
 
     async fn say(store: &Store, room_id: &str, content: &str) {
-        let new = NewMessage {
-            room_id: room_id.to_owned(),
-            user_id: "sid-author".into(),
-            bubble_id: "author".into(),
-            message_type: "MESSAGE",
-            content: content.to_owned(),
-            target_user: None,
-            target_user_bubble_id: None,
-        };
-        store.add_message(new, &NOBODY_HERE).await.unwrap().unwrap();
+        let new = NewMessage::by_author(room_id, content);
+        let fanout = PushFanout::NOBODY_HERE;
+        store.add_message(new, &fanout).await.unwrap().unwrap();
     }
 
     async fn rooms(store: &Store, ids: &[&str]) -> Vec<room::Model> {

@@ -71,21 +71,9 @@ mod tests {
             .unwrap();
         let size = || std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
         let before = size();
-        let fanout = PushFanout {
-            present: &[],
-            collapse_ms: 60_000,
-            author_name: None,
-        };
         for i in 0..2_000 {
-            let new = NewMessage {
-                room_id: room.id.clone(),
-                user_id: "sid-author".into(),
-                bubble_id: "author".into(),
-                message_type: "MESSAGE",
-                content: format!("{i} {}", "x".repeat(1000)),
-                target_user: None,
-                target_user_bubble_id: None,
-            };
+            let new = NewMessage::by_author(&room.id, &format!("{i} {}", "x".repeat(1000)));
+            let fanout = PushFanout::NOBODY_HERE;
             store.add_message(new, &fanout).await.unwrap().unwrap();
         }
         // Two megabytes of messages, far below the 64 MiB at which a connection would copy the

@@ -27,6 +27,22 @@ pub struct NewMessage {
     pub target_user_bubble_id: Option<String>,
 }
 
+/// A message by the person `author` from socket `sid-author`, for tests.
+#[cfg(test)]
+impl NewMessage {
+    pub(crate) fn by_author(room_id: &str, content: &str) -> Self {
+        Self {
+            room_id: room_id.to_owned(),
+            user_id: "sid-author".into(),
+            bubble_id: "author".into(),
+            message_type: "MESSAGE",
+            content: content.to_owned(),
+            target_user: None,
+            target_user_bubble_id: None,
+        }
+    }
+}
+
 /// A stored message and how many push outbox rows it wrote or updated.
 #[derive(Debug, Clone)]
 pub struct Added {

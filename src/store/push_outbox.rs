@@ -32,6 +32,16 @@ pub struct PushFanout<'a> {
     pub author_name: Option<&'a str>,
 }
 
+/// Nobody present and a minute's collapse, for tests.
+#[cfg(test)]
+impl PushFanout<'static> {
+    pub(crate) const NOBODY_HERE: Self = PushFanout {
+        present: &[],
+        collapse_ms: 60_000,
+        author_name: None,
+    };
+}
+
 /// Placeholders in the backend's syntax: `?` for SQLite, `$1`, `$2`, … for PostgreSQL. Each
 /// placeholder is used once, in the order bound (SQLite's `?` are positional).
 pub(super) struct Params {

@@ -173,22 +173,10 @@ mod tests {
     use super::*;
     use crate::store::{NewMessage, NewRoom, PushFanout, Store, temp_pg_store, temp_store};
 
-    const NOBODY_HERE: PushFanout<'static> = PushFanout {
-        present: &[],
-        collapse_ms: 60_000,
-        author_name: None,
-    };
-
-    fn text(room_id: &str, content: &str) -> NewMessage {
-        NewMessage {
-            room_id: room_id.to_owned(),
-            user_id: "sid-author".into(),
-            bubble_id: "author".into(),
-            message_type: "MESSAGE",
-            content: content.to_owned(),
-            target_user: None,
-            target_user_bubble_id: None,
-        }
+    async fn say(store: &Store, room_id: &str, content: &str) {
+        let new = NewMessage::by_author(room_id, content);
+        let fanout = PushFanout::NOBODY_HERE;
+        store.add_message(new, &fanout).await.unwrap().unwrap();
     }
 
     async fn room(store: &Store, id: &str) -> room::Model {
@@ -243,21 +231,13 @@ mod tests {
                 .unwrap();
             assert_eq!(shown(&store, &a.id).await.1, Vec::<String>::new());
             for i in 0..130 {
-                store
-                    .add_message(text(&a.id, &format!("a{i}")), &NOBODY_HERE)
-                    .await
-                    .unwrap()
-                    .unwrap();
+                say(&store, &a.id, &format!("a{i}")).await;
                 if i % 10 == 0 {
                     let (_, contents) = shown(&store, &a.id).await;
                     assert_eq!(contents, in_database(&store, &a.id).await, "after a{i}");
                 }
             }
-            store
-                .add_message(text(&b.id, "b0"), &NOBODY_HERE)
-                .await
-                .unwrap()
-                .unwrap();
+            say(&store, &b.id, "b0").await;
             let (at, contents) = shown(&store, &a.id).await;
             assert_eq!(contents.len(), 100);
             assert_eq!(contents[0], "a129");
@@ -278,8 +258,7 @@ mod tests {
                     .await
                     .unwrap();
                 for i in 0..=r {
-                    let message = text(&room.id, &format!("{r}.{i}"));
-                    store.add_message(message, &NOBODY_HERE).await.unwrap();
+                    say(&store, &room.id, &format!("{r}.{i}")).await;
                 }
                 rooms.push(
                     room::Entity::find_by_id(room.id)
@@ -311,15 +290,9 @@ mod tests {
             .create_room(NewRoom::by_author("A", 21), &["author"], None)
             .await
             .unwrap();
-        store
-            .add_message(text(&a.id, "kept"), &NOBODY_HERE)
-            .await
-            .unwrap();
+        say(&store, &a.id, "kept").await;
         assert_eq!(shown(&store, &a.id).await.1, ["kept"]);
-        store
-            .add_message(text(&a.id, "added"), &NOBODY_HERE)
-            .await
-            .unwrap();
+        say(&store, &a.id, "added").await;
         // Gone from the table behind the store's back, the messages are still shown: the writer
         // added the second to what it kept, nothing was read again.
         store

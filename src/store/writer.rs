@@ -537,24 +537,6 @@ mod tests {
         room.id
     }
 
-    fn text(room_id: &str, content: &str) -> NewMessage {
-        NewMessage {
-            room_id: room_id.to_owned(),
-            user_id: "sid-author".into(),
-            bubble_id: "author".into(),
-            message_type: "MESSAGE",
-            content: content.to_owned(),
-            target_user: None,
-            target_user_bubble_id: None,
-        }
-    }
-
-    const NOBODY_HERE: PushFanout<'static> = PushFanout {
-        present: &[],
-        collapse_ms: 60_000,
-        author_name: None,
-    };
-
     /// Runs `messages` as one batch on a connection of their own, as the writer would, and
     /// returns the answers in order.
     async fn batch(
@@ -620,7 +602,10 @@ mod tests {
         let mut messages = Vec::new();
         for i in 0..30 {
             let room = if i % 3 == 0 { &b } else { &a };
-            messages.push((text(room, &format!("m{i}")), NOBODY_HERE));
+            messages.push((
+                NewMessage::by_author(room, &format!("m{i}")),
+                PushFanout::NOBODY_HERE,
+            ));
         }
         let answers = batch((&one, &store), messages).await;
 
@@ -648,7 +633,7 @@ mod tests {
             .collect();
         assert_eq!(rows, in_a);
         let next = store
-            .add_message(text(&a, "after"), &NOBODY_HERE)
+            .add_message(NewMessage::by_author(&a, "after"), &PushFanout::NOBODY_HERE)
             .await
             .unwrap()
             .unwrap();
@@ -684,11 +669,19 @@ mod tests {
         // The first message is taken alone and waits for the lock; the others queue behind it.
         let spawn = |room: &String, content: String| {
             let (store, room) = (store.clone(), room.clone());
-            tokio::spawn(
-                async move { store.add_message(text(&room, &content), &NOBODY_HERE).await },
-            )
+            tokio::spawn(async move {
+                store
+                    .add_message(
+                        NewMessage::by_author(&room, &content),
+                        &PushFanout::NOBODY_HERE,
+                    )
+                    .await
+            })
         };
-        let (first, first_answer) = Request::new(text(&rooms[0], "first"), &NOBODY_HERE);
+        let (first, first_answer) = Request::new(
+            NewMessage::by_author(&rooms[0], "first"),
+            &PushFanout::NOBODY_HERE,
+        );
         assert!(writer.queue.send(Job::Add(first)).await.is_ok());
         wait_for(0).await;
         let mut sends = Vec::new();
@@ -730,9 +723,12 @@ mod tests {
         let answers = batch(
             (&one, &store),
             vec![
-                (text(&a, "one"), NOBODY_HERE),
-                (text("no such room", "lost"), NOBODY_HERE),
-                (text(&a, "two"), NOBODY_HERE),
+                (NewMessage::by_author(&a, "one"), PushFanout::NOBODY_HERE),
+                (
+                    NewMessage::by_author("no such room", "lost"),
+                    PushFanout::NOBODY_HERE,
+                ),
+                (NewMessage::by_author(&a, "two"), PushFanout::NOBODY_HERE),
             ],
         )
         .await;
@@ -746,7 +742,11 @@ mod tests {
         assert_eq!(contents, ["one", "two"]);
 
         // A batch of nothing but missing rooms stores nothing.
-        let answers = batch((&one, &store), vec![(text("gone", "x"), NOBODY_HERE)]).await;
+        let answers = batch(
+            (&one, &store),
+            vec![(NewMessage::by_author("gone", "x"), PushFanout::NOBODY_HERE)],
+        )
+        .await;
         assert!(matches!(answers[0], Ok(None)));
         assert_eq!(
             message::Entity::find().all(store.db()).await.unwrap().len(),
@@ -771,10 +771,13 @@ mod tests {
         let answers = batch(
             (&one, &store),
             vec![
-                (text(&a, "one"), NOBODY_HERE),
-                (text(&a, "refused"), NOBODY_HERE),
-                (text(&b, "two"), NOBODY_HERE),
-                (text(&a, "three"), NOBODY_HERE),
+                (NewMessage::by_author(&a, "one"), PushFanout::NOBODY_HERE),
+                (
+                    NewMessage::by_author(&a, "refused"),
+                    PushFanout::NOBODY_HERE,
+                ),
+                (NewMessage::by_author(&b, "two"), PushFanout::NOBODY_HERE),
+                (NewMessage::by_author(&a, "three"), PushFanout::NOBODY_HERE),
             ],
         )
         .await;
@@ -791,13 +794,27 @@ mod tests {
         assert_eq!(stored(&store, &b).await.len(), 1);
 
         // Alone in its batch, it fails the same way and stores nothing.
-        let answers = batch((&one, &store), vec![(text(&b, "refused"), NOBODY_HERE)]).await;
+        let answers = batch(
+            (&one, &store),
+            vec![(
+                NewMessage::by_author(&b, "refused"),
+                PushFanout::NOBODY_HERE,
+            )],
+        )
+        .await;
         assert!(answers[0].is_err());
         assert_eq!(stored(&store, &b).await.len(), 1);
         // Through the writer too.
-        let through = store.add_message(text(&b, "refused"), &NOBODY_HERE).await;
+        let through = store
+            .add_message(
+                NewMessage::by_author(&b, "refused"),
+                &PushFanout::NOBODY_HERE,
+            )
+            .await;
         assert!(through.is_err());
-        let fine = store.add_message(text(&b, "fine"), &NOBODY_HERE).await;
+        let fine = store
+            .add_message(NewMessage::by_author(&b, "fine"), &PushFanout::NOBODY_HERE)
+            .await;
         assert!(matches!(fine, Ok(Some(_))), "{fine:?}");
     }
 
@@ -817,18 +834,21 @@ mod tests {
         let present: Vec<Arc<str>> = vec!["author".into(), "here".into()];
         let with_here = PushFanout {
             present: &present,
-            ..NOBODY_HERE
+            ..PushFanout::NOBODY_HERE
         };
         let answers = batch(
             (&one, &store),
             vec![
                 // Nobody present: "away" and "here" each get a row.
-                (text(&a, "one"), NOBODY_HERE),
-                (text(&quiet, "nobody to push to"), NOBODY_HERE),
+                (NewMessage::by_author(&a, "one"), PushFanout::NOBODY_HERE),
+                (
+                    NewMessage::by_author(&quiet, "nobody to push to"),
+                    PushFanout::NOBODY_HERE,
+                ),
                 // Both rows collapse into this one.
-                (text(&a, "two"), NOBODY_HERE),
+                (NewMessage::by_author(&a, "two"), PushFanout::NOBODY_HERE),
                 // "here" is present now: only the row of "away" moves on.
-                (text(&a, "three"), with_here),
+                (NewMessage::by_author(&a, "three"), with_here),
             ],
         )
         .await;
@@ -881,9 +901,9 @@ mod tests {
             senders.push(tokio::spawn(async move {
                 let mut sent = 0u64;
                 while tokio::time::Instant::now() < until {
-                    let message = text(&room, &"x".repeat(64));
+                    let message = NewMessage::by_author(&room, &"x".repeat(64));
                     store
-                        .add_message(message, &NOBODY_HERE)
+                        .add_message(message, &PushFanout::NOBODY_HERE)
                         .await
                         .unwrap()
                         .unwrap();
