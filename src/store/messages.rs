@@ -57,9 +57,9 @@ impl Store {
     /// transaction has committed; `None` when the room does not exist.
     ///
     /// A room's messages are stamped one after the other, each strictly later than the one
-    /// before even within one millisecond. On SQLite the message goes through the writer task,
-    /// which commits the messages waiting together in one transaction (see [`super::writer`]);
-    /// on PostgreSQL it is stored here.
+    /// before even within one millisecond. On SQLite the message goes through the writer, which
+    /// commits the messages waiting together in one transaction (see [`super::writer`]); on
+    /// PostgreSQL (and a SQLite database in memory) it is stored here.
     pub async fn add_message(
         &self,
         new: NewMessage,
@@ -164,7 +164,7 @@ impl Store {
 /// The room row is updated first: that takes its write lock, so concurrent messages to one room
 /// are stamped one after the other, each strictly later than the one before even within one
 /// millisecond.
-pub(super) async fn add_one(
+async fn add_one(
     db: &DatabaseConnection,
     new: NewMessage,
     fanout: &PushFanout<'_>,

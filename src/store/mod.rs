@@ -1,5 +1,6 @@
 //! The only code that talks to the database: one module per aggregate. Nothing here knows about
 //! sockets; callers pass plain ids and get entity models back.
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -58,23 +59,17 @@ impl Store {
         let recent = Arc::<recent::RecentCache>::default();
         let writer = match db.get_database_backend() {
             DatabaseBackend::Sqlite => {
-                // The writer's connection is its own: nothing else waits for it, so it is never
-                // tested before use; a whole batch's rows come back without a pause; and the
-                // statement journal of a batch (its INSERT changes many pages after the UPDATE)
-                // stays in memory instead of a temporary file made and deleted every time. Its
-                // commits are synced to disk (`synchronous=FULL`): an acknowledged message
-                // survives a power cut, and so does everything committed before it, since the
-                // log is written in order.
-                let mut own = options(args, 1);
-                own.test_before_acquire(false).map_sqlx_sqlite_opts(|o| {
-                    sqlite(o)
-                        .row_buffer_size(writer::BATCH)
-                        .pragma("temp_store", "memory")
-                        .synchronous(SqliteSynchronous::Full)
-                });
                 let checkpoints = Database::connect(options(args, 1)).await?;
                 let committed = checkpoint::start(checkpoints);
-                Some(writer::Writer::start(own, recent.clone(), committed).await?)
+                match sqlite_file(&args.database_url) {
+                    Some(file) => {
+                        let reads = options(args, 1);
+                        Some(writer::Writer::start(file, reads, recent.clone(), committed).await?)
+                    }
+                    // In memory: no other connection can reach the database; each message is
+                    // stored in a transaction of its own.
+                    None => None,
+                }
             }
             _ => None,
         };
@@ -84,6 +79,16 @@ impl Store {
     pub fn db(&self) -> &DatabaseConnection {
         &self.db
     }
+}
+
+/// How long a connection waits for another's write to end before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The database file of a SQLite URL, once it exists (an in-memory database has none).
+fn sqlite_file(url: &str) -> Option<PathBuf> {
+    let options: SqliteConnectOptions = url.parse().ok()?;
+    let file = options.get_filename();
+    file.is_file().then(|| file.to_owned())
 }
 
 /// Pool options for `connections` connections, on SQLite with [`sqlite`].
@@ -106,7 +111,7 @@ fn sqlite(options: SqliteConnectOptions) -> SqliteConnectOptions {
     options
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
-        .busy_timeout(Duration::from_secs(10))
+        .busy_timeout(BUSY_TIMEOUT)
         .foreign_keys(true)
         .pragma("wal_autocheckpoint", checkpoint::LOG_LIMIT.to_string())
 }
@@ -124,17 +129,10 @@ pub(crate) async fn temp_store() -> (tempfile::TempDir, Store) {
     (dir, store)
 }
 
-/// One more connection to the database of [`temp_store`], alone in its pool (as the writer's is).
+/// A connection to the database of [`temp_store`] opened as the message writer's is.
 #[cfg(test)]
-pub(crate) async fn one_connection(dir: &tempfile::TempDir) -> DatabaseConnection {
-    let args = DatabaseArgs {
-        database_url: format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display()),
-        db_connections: 1,
-        log: "warn".into(),
-    };
-    Database::connect(options(&args, 1))
-        .await
-        .expect("a connection")
+pub(crate) fn one_connection(dir: &tempfile::TempDir) -> rusqlite::Connection {
+    writer::open(&dir.path().join("t.db")).expect("a connection")
 }
 
 /// A store on a fresh PostgreSQL database of its own, for unit tests, when `BUBBLE_TEST_PG` names

@@ -69,6 +69,10 @@ impl Params {
         }
     }
 
+    pub(super) fn into_values(self) -> Vec<Value> {
+        self.values
+    }
+
     pub(super) fn statement(self, sql: String) -> Statement {
         Statement::from_sql_and_values(self.backend, sql, self.values)
     }

@@ -1,18 +1,17 @@
-//! On SQLite, new messages are stored by the writer, a task on a thread and a connection of its
-//! own. `add_message` hands it the message and waits; the writer takes everything that is waiting
-//! (up to [`BATCH`] messages) and stores it in one transaction: BEGIN IMMEDIATE, one UPDATE that
+//! On SQLite, new messages are stored by the writer, a thread with a connection of its own.
+//! `add_message` hands it the message and waits; the writer takes everything that is waiting (up
+//! to [`BATCH`] messages) and stores it in one transaction: BEGIN IMMEDIATE, one UPDATE that
 //! stamps every room of the batch, one INSERT of every message, the push outbox statement of each
 //! message whose room has someone with a device token, COMMIT. Every caller is answered after
 //! that commit, so an acknowledged message is a stored one, as without the writer.
 //!
-//! SQLite has one writer at a time anyway. What a batch saves is statements and commits: sqlx
-//! runs each SQLite connection on a thread of its own, so every call is a hand-off to that thread
-//! and back (under load, often more time than the statements take), every commit writes the
-//! pages it changed to the WAL, and pooled connections racing for the write lock sleep in the
-//! busy handler. A batch is two calls and one commit however many messages it holds: BEGIN,
-//! UPDATE and INSERT go as one multi-statement query, the push outbox statements and COMMIT as
-//! the second. The WAL is copied back into the database by the checkpointer, off this path (see
-//! [`super::checkpoint`]).
+//! SQLite has one writer at a time anyway. What a batch saves is statements and commits: every
+//! commit writes the pages it changed to the WAL (and, on this connection, waits for them to reach
+//! the disk), and pooled connections racing for the write lock sleep in the busy handler. The
+//! writer's connection is rusqlite's, called on the writer's own thread, where sqlx would run it
+//! on a thread of its own and hand every statement and every row of its answer across (each a
+//! wake-up of the other thread, dozens per batch). The WAL is copied back into the database by
+//! the checkpointer, off this path (see [`super::checkpoint`]).
 //!
 //! Each message keeps the semantics of one transaction per message: its `createdAt` is its room's
 //! `lastActive` moved on by one, or now if that is later, so the messages of a room are stamped
@@ -25,18 +24,21 @@
 //! messages exact (see [`super::recent`]): it reads rooms into it when asked, between batches, and
 //! adds each stored message to it before the message's caller is answered.
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use entity::message;
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, Value};
+use rusqlite::types::ToSqlOutput;
+use rusqlite::types::ValueRef::{self, Integer, Null};
+use rusqlite::{Connection, TransactionBehavior, params_from_iter};
+use sea_orm::{ConnectOptions, Database, DatabaseBackend, DatabaseConnection, DbErr, Value};
 use tokio::sync::{mpsc, oneshot};
 
-use super::checkpoint::Committed;
-use super::messages::{Added, NewMessage, add_one};
+use super::checkpoint::{self, Committed};
+use super::messages::{Added, NewMessage};
 use super::push_outbox::{Params, PushFanout, enqueue_statement};
 use super::recent::{self, Recent, RecentCache};
 use crate::clock::now_ms;
-
 /// Most messages in one transaction.
 pub(super) const BATCH: usize = 256;
 /// Most messages waiting for the writer before `add_message` waits to hand its own over.
@@ -113,12 +115,13 @@ impl Request {
 }
 
 impl Writer {
-    /// Starts the writer on a thread of its own, on a pool of one connection opened there from
-    /// `options`: the writer is that connection's only user. (On the server's runtime, the
-    /// writer's task would wait behind every ready socket task each time a statement returns,
-    /// several times per batch.)
+    /// Starts the writer on a thread of its own, with its connection to the database file `file`
+    /// (see [`open`]) and, for reading rooms into the cache, a pool of one connection opened there
+    /// from `reads`. (On the server's runtime, the writer would wait behind every ready socket
+    /// task, and hold up one of the runtime's threads while SQLite works.)
     pub(super) async fn start(
-        options: ConnectOptions,
+        file: PathBuf,
+        reads: ConnectOptions,
         cache: Arc<RecentCache>,
         committed: Committed,
     ) -> Result<Self, DbErr> {
@@ -138,10 +141,14 @@ impl Writer {
                     }
                 };
                 runtime.block_on(async move {
-                    match Database::connect(options).await {
-                        Ok(db) => {
+                    let opened = match open(&file) {
+                        Ok(connection) => Database::connect(reads).await.map(|db| (connection, db)),
+                        Err(e) => Err(e),
+                    };
+                    match opened {
+                        Ok((connection, db)) => {
                             if ready.send(Ok(())).is_ok() {
-                                run(db, &cache, &committed, queued).await;
+                                run(connection, db, &cache, &committed, queued).await;
                             }
                         }
                         Err(e) => {
@@ -200,7 +207,37 @@ fn stopped() -> DbErr {
     DbErr::Custom("the message writer stopped before answering".into())
 }
 
+/// Prepared statements the writer keeps: its UPDATE and INSERT differ with the number of rooms
+/// and messages in the batch, the push outbox statement with the number of members present.
+const STATEMENTS: usize = 64;
+
+/// The writer's connection to the database file, set as the pool's are (WAL, the busy timeout,
+/// foreign keys, the checkpointer's threshold), with two differences. Its commits are synced to
+/// disk (`synchronous=FULL`): an acknowledged message survives a power cut, and so does
+/// everything committed before it, since the log is written in order. The statement journal of
+/// a batch (its INSERT changes many pages after the UPDATE) stays in memory instead of a
+/// temporary file made and deleted every time.
+pub(super) fn open(file: &Path) -> Result<Connection, DbErr> {
+    let connection = Connection::open(file).map_err(sqlite_error)?;
+    connection
+        .busy_timeout(super::BUSY_TIMEOUT)
+        .map_err(sqlite_error)?;
+    connection.set_prepared_statement_cache_capacity(STATEMENTS);
+    let pragmas = format!(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
+         PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = {}",
+        checkpoint::LOG_LIMIT
+    );
+    connection.execute_batch(&pragmas).map_err(sqlite_error)?;
+    Ok(connection)
+}
+
+fn sqlite_error(e: rusqlite::Error) -> DbErr {
+    DbErr::Custom(format!("SQLite: {e}"))
+}
+
 async fn run(
+    mut connection: Connection,
     db: DatabaseConnection,
     cache: &RecentCache,
     committed: &Committed,
@@ -214,7 +251,7 @@ async fn run(
                 Job::Add(request) => batch.push(request),
                 Job::Read { room_ids, answer } => {
                     // The messages asked for before are stored first.
-                    write(&db, cache, &mut batch).await;
+                    write(&mut connection, cache, &mut batch);
                     let ids: Vec<&str> = room_ids.iter().map(String::as_str).collect();
                     let read = recent::read(&db, &ids).await;
                     if let Ok(found) = &read {
@@ -226,25 +263,21 @@ async fn run(
                 }
             }
         }
-        write(&db, cache, &mut batch).await;
+        write(&mut connection, cache, &mut batch);
         committed.notify();
     }
 }
 
 /// Stores a batch and answers every request in it, leaving `batch` empty. Each stored message
 /// is in the cache of newest messages before its caller hears of it.
-pub(super) async fn write(db: &DatabaseConnection, cache: &RecentCache, batch: &mut Vec<Request>) {
+pub(super) fn write(connection: &mut Connection, cache: &RecentCache, batch: &mut Vec<Request>) {
     if batch.is_empty() {
         return;
     }
-    match store_batch(db, batch).await {
+    match store_batch(connection, batch) {
         Ok(stored) => {
             for (request, stored) in batch.drain(..).zip(stored) {
-                let added = stored.map(|stored| stored.added(request.new));
-                if let Some(added) = &added {
-                    cache.stored(&added.message);
-                }
-                let _ = request.answer.send(Ok(added));
+                answer_stored(cache, request, stored);
             }
         }
         Err(e) if batch.len() == 1 => {
@@ -258,83 +291,115 @@ pub(super) async fn write(db: &DatabaseConnection, cache: &RecentCache, batch: &
                 messages = batch.len(),
                 "a batch of messages failed; storing them one at a time"
             );
-            for Request {
-                new,
-                fanout,
-                answer,
-            } in batch.drain(..)
-            {
-                let added = add_one(db, new, &fanout.borrow()).await;
-                if let Ok(Some(added)) = &added {
-                    cache.stored(&added.message);
+            for request in batch.drain(..) {
+                match store_batch(connection, std::slice::from_ref(&request)) {
+                    Ok(mut stored) => {
+                        let stored = stored.pop().flatten();
+                        answer_stored(cache, request, stored);
+                    }
+                    Err(e) => request.answer(Err(e)),
                 }
-                let _ = answer.send(added);
             }
         }
     }
 }
 
-/// The whole batch in one transaction: one answer per request, in order, or the first error
-/// (and nothing stored). `db` must be a single connection, the writer's: the transaction is
-/// begun and ended by statements of its own.
-///
-/// The transaction begins, stamps the rooms and inserts the messages in one call to the
-/// connection's thread (one multi-statement query: the rows of both `RETURNING`s come back
-/// together), then queues the pushes and commits in a second; each call is a round trip to that
-/// thread, and those round trips, not SQLite, were most of a small batch's time.
-async fn store_batch(
-    db: &DatabaseConnection,
-    batch: &[Request],
-) -> Result<Vec<Option<Stored>>, DbErr> {
-    let result = match stage(db, batch).await {
-        Ok(mut stored) => match queue_pushes_and_commit(db, batch, &mut stored).await {
-            Ok(()) => return Ok(stored),
-            Err(e) => Err(e),
-        },
-        Err(e) => Err(e),
-    };
-    if let Err(rollback) = execute(db, "ROLLBACK").await {
-        tracing::debug!(error = %rollback, "rolling back a batch of messages");
+/// Answers a request of a committed batch: its message as stored, or `None` (no such room).
+fn answer_stored(cache: &RecentCache, request: Request, stored: Option<Stored>) {
+    let added = stored.map(|stored| stored.added(request.new));
+    if let Some(added) = &added {
+        cache.stored(&added.message);
     }
-    result
+    let _ = request.answer.send(Ok(added));
 }
 
-/// Queues the pushes of the stored messages whose room has someone with a device token, and
-/// commits, in one call: the outbox statements (each returns the message of every row it wrote)
-/// and COMMIT as one multi-statement query.
-async fn queue_pushes_and_commit(
-    db: &DatabaseConnection,
+/// The whole batch in one transaction: one answer per request, in order, or the first error
+/// (and nothing stored: the transaction is rolled back when dropped uncommitted).
+fn store_batch(
+    connection: &mut Connection,
+    batch: &[Request],
+) -> Result<Vec<Option<Stored>>, DbErr> {
+    let transaction = connection
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(sqlite_error)?;
+    let mut stored = stage(&transaction, batch)?;
+    queue_pushes(&transaction, batch, &mut stored)?;
+    transaction.commit().map_err(sqlite_error)?;
+    Ok(stored)
+}
+
+/// Runs `sql` with `params`, calling `each` with every row it returns.
+fn query(
+    connection: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    mut each: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<Result<(), DbErr>>,
+) -> Result<(), DbErr> {
+    let mut statement = connection.prepare_cached(sql).map_err(sqlite_error)?;
+    let mut rows = statement.query(params).map_err(sqlite_error)?;
+    while let Some(row) = rows.next().map_err(sqlite_error)? {
+        each(row).map_err(sqlite_error)??;
+    }
+    Ok(())
+}
+
+/// A value bound by [`Params`], as SQLite takes it.
+fn sqlite_value(value: Value) -> Result<rusqlite::types::Value, DbErr> {
+    use rusqlite::types::Value as Sqlite;
+    let integer = |i: Option<i64>| i.map_or(Sqlite::Null, Sqlite::Integer);
+    Ok(match value {
+        Value::Bool(b) => integer(b.map(i64::from)),
+        Value::Int(i) => integer(i.map(i64::from)),
+        Value::BigInt(i) => integer(i),
+        Value::String(s) => s.map_or(Sqlite::Null, Sqlite::Text),
+        other => {
+            return Err(DbErr::Custom(format!(
+                "the message writer binds no {other:?}"
+            )));
+        }
+    })
+}
+
+/// Queues the pushes of the stored messages whose room has someone with a device token: the
+/// outbox statement of each (it returns a row for every push it queued, or moved on to it).
+fn queue_pushes(
+    connection: &Connection,
     batch: &[Request],
     stored: &mut [Option<Stored>],
 ) -> Result<(), DbErr> {
-    let mut p = Params::new(db.get_database_backend());
-    let mut sql = String::new();
-    for (request, stored) in batch.iter().zip(stored.iter()) {
+    for (request, stored) in batch.iter().zip(stored.iter_mut()) {
         let Some(stored) = stored else { continue };
         let Some(room_name) = &stored.pushable_in else {
             continue;
         };
         let model = stored.added(request.new.clone()).message;
-        let fanout = request.fanout.borrow();
-        sql.push_str(&enqueue_statement(&mut p, room_name, &model, &fanout));
-        sql.push_str("; ");
-    }
-    if sql.is_empty() {
-        return execute(db, "COMMIT").await;
-    }
-    sql.push_str("COMMIT");
-    let mut queued: HashMap<i64, u64> = HashMap::new();
-    for row in db.query_all_raw(p.statement(sql)).await? {
-        *queued.entry(row.try_get("", "queued_for")?).or_default() += 1;
-    }
-    for stored in stored.iter_mut().flatten() {
-        stored.pushes = queued.get(&stored.id).copied().unwrap_or(0);
+        let mut p = Params::new(DatabaseBackend::Sqlite);
+        let sql = enqueue_statement(&mut p, room_name, &model, &request.fanout.borrow());
+        let values = p.into_values().into_iter().map(sqlite_value);
+        let values = values.collect::<Result<Vec<_>, _>>()?;
+        let mut pushes = 0;
+        query(connection, &sql, params_from_iter(values), |_| {
+            pushes += 1;
+            Ok(Ok(()))
+        })?;
+        stored.pushes = pushes;
     }
     Ok(())
 }
 
-async fn execute(db: &DatabaseConnection, sql: &str) -> Result<(), DbErr> {
-    db.execute_unprepared(sql).await.map(|_| ())
+/// `rows` rows of `columns` placeholders, for VALUES.
+fn rows(rows: usize, columns: usize) -> String {
+    let row = format!("({})", vec!["?"; columns].join(", "));
+    vec![row; rows].join(", ")
+}
+
+fn text(s: &str) -> ValueRef<'_> {
+    ValueRef::Text(s.as_bytes())
+}
+
+/// Values borrowed from the batch, as a statement's parameters.
+fn bound<'a>(binds: &'a [ValueRef<'a>]) -> impl rusqlite::Params + 'a {
+    params_from_iter(binds.iter().map(|v| ToSqlOutput::Borrowed(*v)))
 }
 
 /// A message of the batch once stored.
@@ -378,14 +443,14 @@ struct Stamped {
     ids: Vec<(i64, i64)>,
 }
 
-/// Begins the transaction and stores the batch in it, leaving it open.
+/// Stores the batch in the open transaction.
 ///
 /// Every room's `lastActive` moves past its messages: a room with `k` messages gets
 /// `max(lastActive, now - 1) + k`, so its first message is stamped `max(lastActive + 1, now)`,
 /// as one message alone would be, and the others follow one millisecond apart, in the order they
 /// reached the writer. Messages are inserted from the stamped rooms (the insert joins them), so a
 /// message to a room that does not exist is simply not stored.
-async fn stage(db: &DatabaseConnection, batch: &[Request]) -> Result<Vec<Option<Stored>>, DbErr> {
+fn stage(connection: &Connection, batch: &[Request]) -> Result<Vec<Option<Stored>>, DbErr> {
     let now = now_ms();
     // Each message's place among its room's messages in the batch (from 1), and the counts.
     let mut counts: HashMap<&str, i64> = HashMap::with_capacity(batch.len());
@@ -398,86 +463,77 @@ async fn stage(db: &DatabaseConnection, batch: &[Request]) -> Result<Vec<Option<
         })
         .collect();
 
-    const COLUMNS: usize = 9;
-    let backend = db.get_database_backend();
-    let mut p = Params::with_capacity(backend, 3 + 2 * counts.len() + COLUMNS * batch.len());
-    let (later, earliest) = (p.bind(now - 1), p.bind(now - 1));
-    let updated = p.bind(now);
-    let rooms: Vec<String> = counts
-        .iter()
-        .map(|(room, count)| format!("({}, {})", p.bind(*room), p.bind(*count)))
-        .collect();
-    let mut messages = String::with_capacity(batch.len() * 4 * COLUMNS);
-    for (i, (request, place)) in batch.iter().zip(&places).enumerate() {
-        let new = &request.new;
-        let values: [Value; COLUMNS] = [
-            new.room_id.as_str().into(),
-            (*place).into(),
-            new.user_id.as_str().into(),
-            new.bubble_id.as_str().into(),
-            new.message_type.into(),
-            new.content.as_str().into(),
-            new.target_user.as_deref().into(),
-            new.target_user_bubble_id.as_deref().into(),
-            counts
-                .get(new.room_id.as_str())
-                .copied()
-                .unwrap_or(1)
-                .into(),
-        ];
-        messages.push_str(if i == 0 { "(" } else { ", (" });
-        for (j, value) in values.into_iter().enumerate() {
-            if j > 0 {
-                messages.push_str(", ");
-            }
-            messages.push_str(&p.bind(value));
-        }
-        messages.push(')');
+    // The statements' shapes depend only on how many rows of values they take, rounded up to a
+    // power of two (the extra rows are NULLs, matching no room), so that they are prepared once.
+    let room_rows = counts.len().next_power_of_two();
+    let mut binds = Vec::with_capacity(3 + 2 * room_rows);
+    binds.extend([Integer(now - 1), Integer(now - 1), Integer(now)]);
+    for (room, count) in &counts {
+        binds.extend([text(room), Integer(*count)]);
     }
-    // VALUES columns are named column1, column2, … . A message is stamped its room's new
-    // `lastActive`, less its room's count, plus its place.
-    let sql = format!(
-        "BEGIN IMMEDIATE; \
-         UPDATE room SET last_active = CASE WHEN room.last_active > {later} \
-         THEN room.last_active ELSE {earliest} END + b.column2, updated_at = {updated} \
+    binds.resize(3 + 2 * room_rows, Null);
+    // VALUES columns are named column1, column2, … .
+    let update = format!(
+        "UPDATE room SET last_active = CASE WHEN room.last_active > ? \
+         THEN room.last_active ELSE ? END + b.column2, updated_at = ? \
          FROM (VALUES {rooms}) AS b WHERE room.id = b.column1 \
-         RETURNING room.id AS stamped_room, room.name AS stamped_name, \
-         room.last_active AS stamped_at, EXISTS (SELECT 1 FROM room_member m \
-         JOIN push_token t ON t.bubble_id = m.bubble_id WHERE m.room_id = room.id) AS pushable; \
-         INSERT INTO message (room_id, user_id, bubble_id, message_type, content, target_user, \
+         RETURNING room.id, room.name, room.last_active, EXISTS (SELECT 1 FROM room_member m \
+         JOIN push_token t ON t.bubble_id = m.bubble_id WHERE m.room_id = room.id)",
+        rooms = rows(room_rows, 2)
+    );
+    let mut stamped: HashMap<String, Stamped> = HashMap::with_capacity(counts.len());
+    query(connection, &update, bound(&binds), |row| {
+        let room = Stamped {
+            name: row.get(1)?,
+            last_active: row.get(2)?,
+            pushable: row.get(3)?,
+            ids: Vec::new(),
+        };
+        stamped.insert(row.get(0)?, room);
+        Ok(Ok(()))
+    })?;
+
+    const COLUMNS: usize = 9;
+    let message_rows = batch.len().next_power_of_two();
+    binds.clear();
+    for (request, place) in batch.iter().zip(&places) {
+        let new = &request.new;
+        let count = counts.get(new.room_id.as_str()).copied().unwrap_or(1);
+        binds.extend([
+            text(&new.room_id),
+            Integer(*place),
+            text(&new.user_id),
+            text(&new.bubble_id),
+            text(new.message_type),
+            text(&new.content),
+            new.target_user.as_deref().map_or(Null, text),
+            new.target_user_bubble_id.as_deref().map_or(Null, text),
+            Integer(count),
+        ]);
+    }
+    binds.resize(COLUMNS * message_rows, Null);
+    // A message is stamped its room's new `lastActive`, less its room's count, plus its place.
+    let insert = format!(
+        "INSERT INTO message (room_id, user_id, bubble_id, message_type, content, target_user, \
          target_user_bubble_id, created_at, updated_at) \
          SELECT v.column1, v.column3, v.column4, v.column5, v.column6, v.column7, v.column8, \
          room.last_active - v.column9 + v.column2, room.last_active - v.column9 + v.column2 \
          FROM (VALUES {messages}) AS v JOIN room ON room.id = v.column1 \
-         RETURNING id AS message_id, room_id AS message_room, created_at AS message_at",
-        rooms = rooms.join(", ")
+         RETURNING id, room_id, created_at",
+        messages = rows(message_rows, COLUMNS)
     );
-    // The UPDATE's rows come first, then the INSERT's (RETURNING gives rows in no set order).
-    let mut stamped: HashMap<String, Stamped> = HashMap::with_capacity(counts.len());
+    // RETURNING gives rows in no set order.
     let mut inserted = 0;
-    for row in db.query_all_raw(p.statement(sql)).await? {
-        if let Ok(room) = row.try_get::<String>("", "stamped_room") {
-            let room_stamp = Stamped {
-                name: row.try_get("", "stamped_name")?,
-                last_active: row.try_get("", "stamped_at")?,
-                pushable: row.try_get("", "pushable")?,
-                ids: Vec::new(),
-            };
-            stamped.insert(room, room_stamp);
-            continue;
-        }
-        let room: String = row.try_get("", "message_room")?;
-        let Some(room) = stamped.get_mut(&room) else {
-            return Err(DbErr::Custom(format!(
-                "a message of room {room} not asked for"
-            )));
+    query(connection, &insert, bound(&binds), |row| {
+        let room = row.get_ref(1)?.as_str()?;
+        let Some(room) = stamped.get_mut(room) else {
+            let unasked = format!("a message of room {room} not asked for");
+            return Ok(Err(DbErr::Custom(unasked)));
         };
-        room.ids.push((
-            row.try_get("", "message_at")?,
-            row.try_get("", "message_id")?,
-        ));
+        room.ids.push((row.get(2)?, row.get(0)?));
         inserted += 1;
-    }
+        Ok(Ok(()))
+    })?;
 
     let mut stored = Vec::with_capacity(batch.len());
     for (request, place) in batch.iter().zip(&places) {
@@ -522,7 +578,7 @@ mod tests {
 
     use entity::room;
     use sea_orm::{
-        ColumnTrait, EntityTrait, QueryFilter, QueryOrder, SqliteTransactionMode,
+        ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, SqliteTransactionMode,
         TransactionOptions, TransactionTrait,
     };
 
@@ -540,7 +596,7 @@ mod tests {
     /// Runs `messages` as one batch on a connection of their own, as the writer would, and
     /// returns the answers in order.
     async fn batch(
-        (one, store): (&DatabaseConnection, &Store),
+        (one, store): (&mut Connection, &Store),
         messages: Vec<(NewMessage, PushFanout<'_>)>,
     ) -> Vec<Answer> {
         let mut requests = Vec::new();
@@ -550,7 +606,7 @@ mod tests {
             requests.push(request);
             answers.push(answered);
         }
-        write(one, &store.recent, &mut requests).await;
+        write(one, &store.recent, &mut requests);
         let mut got = Vec::new();
         for answered in answers {
             got.push(answered.await.expect("every request is answered"));
@@ -586,7 +642,7 @@ mod tests {
     #[tokio::test]
     async fn a_batch_stamps_each_room_strictly_increasing_in_order() {
         let (dir, store) = temp_store().await;
-        let one = one_connection(&dir).await;
+        let mut one = one_connection(&dir);
         let a = new_room(&store, "A", &["author"]).await;
         let b = new_room(&store, "B", &["author"]).await;
         // B was last active in the future (a clock step back): its messages come after that.
@@ -607,7 +663,7 @@ mod tests {
                 PushFanout::NOBODY_HERE,
             ));
         }
-        let answers = batch((&one, &store), messages).await;
+        let answers = batch((&mut one, &store), messages).await;
 
         let (mut in_a, mut in_b) = (Vec::new(), Vec::new());
         for (i, answer) in answers.iter().enumerate() {
@@ -718,10 +774,10 @@ mod tests {
     #[tokio::test]
     async fn a_missing_room_answers_none_and_the_others_are_stored() {
         let (dir, store) = temp_store().await;
-        let one = one_connection(&dir).await;
+        let mut one = one_connection(&dir);
         let a = new_room(&store, "A", &["author"]).await;
         let answers = batch(
-            (&one, &store),
+            (&mut one, &store),
             vec![
                 (NewMessage::by_author(&a, "one"), PushFanout::NOBODY_HERE),
                 (
@@ -743,7 +799,7 @@ mod tests {
 
         // A batch of nothing but missing rooms stores nothing.
         let answers = batch(
-            (&one, &store),
+            (&mut one, &store),
             vec![(NewMessage::by_author("gone", "x"), PushFanout::NOBODY_HERE)],
         )
         .await;
@@ -757,7 +813,7 @@ mod tests {
     #[tokio::test]
     async fn a_failing_message_does_not_lose_the_others() {
         let (dir, store) = temp_store().await;
-        let one = one_connection(&dir).await;
+        let mut one = one_connection(&dir);
         let a = new_room(&store, "A", &["author"]).await;
         let b = new_room(&store, "B", &["author"]).await;
         store
@@ -769,7 +825,7 @@ mod tests {
             .await
             .unwrap();
         let answers = batch(
-            (&one, &store),
+            (&mut one, &store),
             vec![
                 (NewMessage::by_author(&a, "one"), PushFanout::NOBODY_HERE),
                 (
@@ -795,7 +851,7 @@ mod tests {
 
         // Alone in its batch, it fails the same way and stores nothing.
         let answers = batch(
-            (&one, &store),
+            (&mut one, &store),
             vec![(
                 NewMessage::by_author(&b, "refused"),
                 PushFanout::NOBODY_HERE,
@@ -821,7 +877,7 @@ mod tests {
     #[tokio::test]
     async fn pushes_in_a_batch_are_queued_as_one_message_at_a_time_would() {
         let (dir, store) = temp_store().await;
-        let one = one_connection(&dir).await;
+        let mut one = one_connection(&dir);
         let a = new_room(&store, "A", &["author", "away", "here", "tokenless"]).await;
         let quiet = new_room(&store, "Quiet", &["author", "tokenless"]).await;
         for (token, who) in [
@@ -837,7 +893,7 @@ mod tests {
             ..PushFanout::NOBODY_HERE
         };
         let answers = batch(
-            (&one, &store),
+            (&mut one, &store),
             vec![
                 // Nobody present: "away" and "here" each get a row.
                 (NewMessage::by_author(&a, "one"), PushFanout::NOBODY_HERE),
@@ -873,6 +929,37 @@ mod tests {
                 ("tok-here".to_owned(), id(2))
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn a_database_in_memory_stores_messages_without_the_writer() {
+        let args = crate::config::DatabaseArgs {
+            database_url: "sqlite::memory:".into(),
+            db_connections: 2,
+            log: "warn".into(),
+        };
+        let store = Store::connect(&args).await.unwrap();
+        assert!(store.writer.is_none(), "no other connection reaches it");
+        let room = new_room(&store, "A", &["author"]).await;
+        let first = store
+            .add_message(
+                NewMessage::by_author(&room, "one"),
+                &PushFanout::NOBODY_HERE,
+            )
+            .await;
+        let second = store
+            .add_message(
+                NewMessage::by_author(&room, "two"),
+                &PushFanout::NOBODY_HERE,
+            )
+            .await;
+        assert!(created(&second) > created(&first));
+        let contents: Vec<String> = stored(&store, &room)
+            .await
+            .into_iter()
+            .map(|m| m.content)
+            .collect();
+        assert_eq!(contents, ["one", "two"]);
     }
 
     /// What the store alone sustains with many senders, each waiting for its answer before
