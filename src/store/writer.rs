@@ -623,6 +623,11 @@ mod tests {
             .unwrap()
     }
 
+    async fn contents(store: &Store, room_id: &str) -> Vec<String> {
+        let stored = stored(store, room_id).await;
+        stored.into_iter().map(|m| m.content).collect()
+    }
+
     async fn last_active(store: &Store, room_id: &str) -> i64 {
         room::Entity::find_by_id(room_id.to_owned())
             .one(store.db())
@@ -790,11 +795,7 @@ mod tests {
         .await;
         assert!(matches!(answers[1], Ok(None)), "{:?}", answers[1]);
         assert_eq!(created(&answers[2]), created(&answers[0]) + 1);
-        let contents: Vec<String> = stored(&store, &a)
-            .await
-            .into_iter()
-            .map(|m| m.content)
-            .collect();
+        let contents = contents(&store, &a).await;
         assert_eq!(contents, ["one", "two"]);
 
         // A batch of nothing but missing rooms stores nothing.
@@ -840,11 +841,7 @@ mod tests {
         let error = answers[1].as_ref().expect_err("the refused message fails");
         assert!(error.to_string().contains("refused by the test"), "{error}");
         assert!(created(&answers[3]) > created(&answers[0]));
-        let contents: Vec<String> = stored(&store, &a)
-            .await
-            .into_iter()
-            .map(|m| m.content)
-            .collect();
+        let contents = contents(&store, &a).await;
         assert_eq!(contents, ["one", "three"]);
         assert_eq!(last_active(&store, &a).await, created(&answers[3]));
         assert_eq!(stored(&store, &b).await.len(), 1);
@@ -954,11 +951,7 @@ mod tests {
             )
             .await;
         assert!(created(&second) > created(&first));
-        let contents: Vec<String> = stored(&store, &room)
-            .await
-            .into_iter()
-            .map(|m| m.content)
-            .collect();
+        let contents = contents(&store, &room).await;
         assert_eq!(contents, ["one", "two"]);
     }
 
