@@ -146,6 +146,22 @@ struct Delivered<'a> {
     reaction: Option<AsciiStr<'a>>,
 }
 
+impl<'a> Delivered<'a> {
+    fn new(stored: &'a message::Model, room_name: &'a str, sent_by_me: bool) -> Self {
+        let content = Some(AsciiStr(&stored.content));
+        let reaction = stored.message_type == "REACTION";
+        Self {
+            shape: MessageView::from(stored),
+            room_id: AsciiStr(&stored.room_id),
+            room_name: AsciiStr(room_name),
+            user: AsciiStr(&stored.user_id),
+            sent_by_me,
+            message: content.filter(|_| !reaction),
+            reaction: content.filter(|_| reaction),
+        }
+    }
+}
+
 /// Sends the stored message to the others in the room (`sentByMe: false`) and returns the
 /// sender's copy (`sentByMe: true`).
 async fn deliver(
@@ -154,19 +170,8 @@ async fn deliver(
     stored: &message::Model,
     room_name: &str,
 ) -> Outcome {
-    let content = Some(AsciiStr(&stored.content));
-    let reaction = stored.message_type == "REACTION";
-    let payload = |sent_by_me| {
-        Json::Value(wire::raw(&Delivered {
-            shape: MessageView::from(stored),
-            room_id: AsciiStr(&stored.room_id),
-            room_name: AsciiStr(room_name),
-            user: AsciiStr(&stored.user_id),
-            sent_by_me,
-            message: content.filter(|_| !reaction),
-            reaction: content.filter(|_| reaction),
-        }))
-    };
+    let payload =
+        |sent_by_me| Json::Value(wire::raw(&Delivered::new(stored, room_name, sent_by_me)));
     let rooms = vec![stored.room_id.clone()];
     ctx.to_others_json(rooms, event, &payload(false)).await;
     Ok(Some(Reply {
@@ -195,15 +200,7 @@ mod tests {
             created_at: 1_795_420_800_123,
             updated_at: 1_795_420_800_123,
         };
-        let delivered = Delivered {
-            shape: MessageView::from(&stored),
-            room_id: AsciiStr(&stored.room_id),
-            room_name: AsciiStr("Café"),
-            user: AsciiStr(&stored.user_id),
-            sent_by_me: true,
-            message: Some(AsciiStr(&stored.content)),
-            reaction: None,
-        };
+        let delivered = Delivered::new(&stored, "Café", true);
         let text = wire::raw(&delivered).get().to_owned();
         assert!(text.is_ascii(), "{text}");
         let got: Value = serde_json::from_str(&text).unwrap();

@@ -58,19 +58,17 @@ impl Store {
         Migrator::up(&db, None).await?;
         let recent = Arc::<recent::RecentCache>::default();
         let writer = match db.get_database_backend() {
-            DatabaseBackend::Sqlite => {
-                let checkpoints = Database::connect(options(args, 1)).await?;
-                let committed = checkpoint::start(checkpoints);
-                match sqlite_file(&args.database_url) {
-                    Some(file) => {
-                        let reads = options(args, 1);
-                        Some(writer::Writer::start(file, reads, recent.clone(), committed).await?)
-                    }
-                    // In memory: no other connection can reach the database; each message is
-                    // stored in a transaction of its own.
-                    None => None,
+            DatabaseBackend::Sqlite => match sqlite_file(&args.database_url) {
+                Some(file) => {
+                    let checkpoints = Database::connect(options(args, 1)).await?;
+                    let committed = checkpoint::start(checkpoints);
+                    let reads = options(args, 1);
+                    Some(writer::Writer::start(file, reads, recent.clone(), committed).await?)
                 }
-            }
+                // In memory: no other connection can reach the database (nor has it a log to
+                // copy back); each message is stored in a transaction of its own.
+                None => None,
+            },
             _ => None,
         };
         Ok(Self { db, writer, recent })
@@ -104,7 +102,7 @@ fn options(args: &DatabaseArgs, connections: u32) -> ConnectOptions {
 }
 
 /// SQLite runs in WAL mode with `synchronous=NORMAL` (a commit survives a crash of the process;
-/// the message writer's are synced too, see [`Store::connect`]),
+/// the message writer's are synced too, see [`writer::open`]),
 /// a busy timeout so that concurrent writers wait instead of failing, and foreign keys on. The
 /// log is copied back into the database by the checkpointer (see [`checkpoint`]).
 fn sqlite(options: SqliteConnectOptions) -> SqliteConnectOptions {

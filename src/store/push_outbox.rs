@@ -96,7 +96,7 @@ pub(super) async fn enqueue_for_message<C: ConnectionTrait>(
 }
 
 /// The statement of [`enqueue_for_message`], its values bound to `p`; it returns the
-/// `message_id` of every row it writes or updates, so that several can run as one query.
+/// `message_id` of every row it writes or updates, one row per push queued.
 pub(super) fn enqueue_statement(
     p: &mut Params,
     room_name: &str,

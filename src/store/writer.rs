@@ -39,6 +39,7 @@ use super::messages::{Added, NewMessage};
 use super::push_outbox::{Params, PushFanout, enqueue_statement};
 use super::recent::{self, Recent, RecentCache};
 use crate::clock::now_ms;
+
 /// Most messages in one transaction.
 pub(super) const BATCH: usize = 256;
 /// Most messages waiting for the writer before `add_message` waits to hand its own over.
