@@ -6,6 +6,7 @@ mod m20261123_000002_counsellor_accounts;
 mod m20261123_000003_push_outbox;
 mod m20261123_000004_tincan;
 mod m20261123_000005_presence;
+mod m20261203_000006_presence_person;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_push_outbox::Migration),
             Box::new(m20261123_000004_tincan::Migration),
             Box::new(m20261123_000005_presence::Migration),
+            Box::new(m20261203_000006_presence_person::Migration),
         ]
     }
 }

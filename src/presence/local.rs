@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use socketioxide::socket::Sid;
 
-use super::{BubbleId, Claim, Conn, Full, Ns, Snapshot};
+use super::{BubbleId, Claim, Conn, Full, Joined, Ns, Snapshot};
 
 #[derive(Default)]
 pub struct Local {
@@ -76,15 +76,14 @@ impl Local {
     }
 
     /// Puts a socket in a room. With a `limit`, refuses when the socket's person is not present
-    /// yet and the room already holds `limit` people. Returns `true` when the socket was
-    /// already in.
+    /// yet and the room already holds `limit` people.
     pub fn join(
         &self,
         room_id: &str,
         room_name: &str,
         conn: Conn,
         limit: Option<usize>,
-    ) -> Result<bool, Full> {
+    ) -> Result<Joined, Full> {
         let mut inner = self.lock();
         let Some(bubble_id) = inner.sockets.get(&conn).map(|s| s.bubble_id.clone()) else {
             return Err(Full);
@@ -97,10 +96,11 @@ impl Local {
                 sockets: Vec::new(),
             });
         if room.sockets.iter().any(|(c, _)| *c == conn) {
-            return Ok(true);
+            return Ok(Joined::Already);
         }
+        let here = room.has_person(&bubble_id);
         if let Some(limit) = limit
-            && !room.has_person(&bubble_id)
+            && !here
             && room.num_users() >= limit
         {
             if room.sockets.is_empty() {
@@ -112,7 +112,11 @@ impl Local {
         if let Some(socket) = inner.sockets.get_mut(&conn) {
             socket.rooms.push(room_id.to_owned());
         }
-        Ok(false)
+        Ok(if here {
+            Joined::Beside
+        } else {
+            Joined::Arrived
+        })
     }
 
     pub fn contains(&self, room_id: &str, conn: Conn) -> bool {
@@ -146,6 +150,17 @@ impl Local {
     pub fn person(&self, conn: Conn) -> Option<BubbleId> {
         let inner = self.lock();
         inner.sockets.get(&conn).map(|s| s.bubble_id.clone())
+    }
+
+    /// Every connected socket of a person.
+    pub fn sockets_of(&self, bubble_id: &str) -> Vec<Conn> {
+        let inner = self.lock();
+        inner
+            .sockets
+            .iter()
+            .filter(|(_, s)| &*s.bubble_id == bubble_id)
+            .map(|(conn, _)| *conn)
+            .collect()
     }
 
     /// The person behind a connected socket id, on any namespace.
@@ -346,20 +361,33 @@ mod tests {
     fn limit_counts_people_not_sockets() {
         let p = Local::default();
         let (a1, a2, b) = (socket(&p, "a"), socket(&p, "a"), socket(&p, "b"));
-        assert_eq!(p.join("r", "R", a1, Some(1)), Ok(false));
+        assert_eq!(p.join("r", "R", a1, Some(1)), Ok(Joined::Arrived));
         assert_eq!(
             p.join("r", "R", a2, Some(1)),
-            Ok(false),
+            Ok(Joined::Beside),
             "same person, no new seat"
         );
         assert_eq!(p.join("r", "R", b, Some(1)), Err(Full));
-        assert_eq!(p.join("r", "R", a1, Some(1)), Ok(true));
+        assert_eq!(p.join("r", "R", a1, Some(1)), Ok(Joined::Already));
         let snap = p.snapshot("r");
         assert_eq!(snap.num_users, 1);
         assert_eq!(
             snap.participants,
             vec![a1.sid.to_string(), a2.sid.to_string()]
         );
+    }
+
+    #[test]
+    fn a_persons_sockets_are_all_found_in_a_room_or_not() {
+        let p = Local::default();
+        let (a1, a2, _b) = (socket(&p, "a"), socket(&p, "a"), socket(&p, "b"));
+        p.join("r", "R", a1, None).unwrap();
+        let mut found = p.sockets_of("a");
+        found.sort_by_key(|c| c.sid.to_string());
+        let mut expected = vec![a1, a2];
+        expected.sort_by_key(|c| c.sid.to_string());
+        assert_eq!(found, expected);
+        assert!(p.sockets_of("nobody").is_empty());
     }
 
     #[test]
@@ -375,6 +403,11 @@ mod tests {
             vec![("r".to_owned(), false), ("s".to_owned(), true)]
         );
         assert_eq!(p.snapshot("s").num_users, 0);
+        assert_eq!(
+            p.sockets_of("a"),
+            vec![a2],
+            "a disconnected socket is no longer the person's"
+        );
         assert_eq!(p.leave_person("r", "a"), vec![a2]);
         assert!(p.rooms_of(a2).is_empty());
     }

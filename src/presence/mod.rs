@@ -11,6 +11,7 @@ use std::sync::Arc;
 use sea_orm::DbErr;
 use socketioxide::socket::Sid;
 
+pub use crate::store::Joined;
 use crate::store::{RoomSocket, SharedPresence};
 
 mod local;
@@ -127,15 +128,14 @@ impl Presence {
     }
 
     /// Puts a socket in a room. With a `limit`, refuses when the socket's person is not present
-    /// yet and the room already holds `limit` people. Returns `true` when the socket was
-    /// already in.
+    /// yet and the room already holds `limit` people. Says whether the person arrived with it.
     pub async fn join(
         &self,
         room_id: &str,
         room_name: &str,
         conn: Conn,
         limit: Option<usize>,
-    ) -> Result<Result<bool, Full>, DbErr> {
+    ) -> Result<Result<Joined, Full>, DbErr> {
         match self {
             Self::Local(p) => Ok(p.join(room_id, room_name, conn, limit)),
             Self::Shared { shared, .. } => Ok(shared
@@ -182,6 +182,19 @@ impl Presence {
                 .person(Some(conn.ns.path()), conn.sid.as_str())
                 .await?
                 .map(Into::into)),
+        }
+    }
+
+    /// Every connected socket of a person, on any namespace and any node.
+    pub async fn sockets_of(&self, bubble_id: &str) -> Result<Vec<Conn>, DbErr> {
+        match self {
+            Self::Local(p) => Ok(p.sockets_of(bubble_id)),
+            Self::Shared { shared, .. } => Ok(shared
+                .sockets_of(bubble_id)
+                .await?
+                .iter()
+                .filter_map(|(ns, sid)| Conn::parse(ns, sid))
+                .collect()),
         }
     }
 

@@ -27,6 +27,17 @@ pub struct Departed {
     pub sockets: Vec<(String, String, String, String, bool)>,
 }
 
+/// How a socket entered a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Joined {
+    /// It was in already: nothing changed.
+    Already,
+    /// It joined where another socket of its person already was: the person did not arrive.
+    Beside,
+    /// It joined, and its person arrived with it.
+    Arrived,
+}
+
 /// The presence rows of one node, and read access to everyone's.
 #[derive(Clone, Debug)]
 pub struct SharedPresence {
@@ -191,7 +202,7 @@ impl SharedPresence {
     }
 
     /// Puts a socket in a room: `Ok(None)` when the socket is unknown or the room is full for a
-    /// newcomer, else whether it was already in.
+    /// newcomer, else how it entered.
     pub async fn join(
         &self,
         room_id: &str,
@@ -199,7 +210,7 @@ impl SharedPresence {
         ns: &str,
         sid: &str,
         limit: Option<usize>,
-    ) -> Result<Option<bool>, DbErr> {
+    ) -> Result<Option<Joined>, DbErr> {
         let txn = self.db.begin().await?;
         lock(&txn, format!("room:{room_id}")).await?;
         let Some(socket) = txn
@@ -236,7 +247,7 @@ impl SharedPresence {
             None => (0, false, false),
         };
         if socket_in {
-            return Ok(Some(true));
+            return Ok(Some(Joined::Already));
         }
         if let Some(limit) = limit
             && !here
@@ -258,7 +269,11 @@ impl SharedPresence {
         ))
         .await?;
         txn.commit().await?;
-        Ok(Some(false))
+        Ok(Some(if here {
+            Joined::Beside
+        } else {
+            Joined::Arrived
+        }))
     }
 
     /// The room's name, if the socket is in it.
@@ -301,6 +316,20 @@ impl SharedPresence {
             ))
             .await?;
         row.map(|r| text(&r, "bubble_id")).transpose()
+    }
+
+    /// Every connected socket of a person, on any node: `(ns path, sid)`, oldest first.
+    pub async fn sockets_of(&self, bubble_id: &str) -> Result<Vec<(String, String)>, DbErr> {
+        let rows = self
+            .db
+            .query_all_raw(stmt(
+                "SELECT ns, sid FROM presence_socket WHERE bubble_id = $1 ORDER BY ns, sid",
+                [bubble_id.into()],
+            ))
+            .await?;
+        rows.iter()
+            .map(|r| Ok((text(r, "ns")?, text(r, "sid")?)))
+            .collect()
     }
 
     /// The sockets in each of the rooms, in join order.
@@ -606,7 +635,7 @@ mod tests {
             ("r2", "/", "pa"),
             ("r2", "/", "pb1"),
         ] {
-            assert_eq!(b.join(room, "R", ns, sid, None).await.unwrap(), Some(false));
+            assert!(b.join(room, "R", ns, sid, None).await.unwrap().is_some());
         }
         b.counsellor_online("/counsellor", "qb", "q", "Q")
             .await
@@ -665,7 +694,7 @@ mod tests {
         }
         let mut admitted = 0;
         for join in joins {
-            if join.await.unwrap() == Some(false) {
+            if join.await.unwrap() == Some(Joined::Arrived) {
                 admitted += 1;
             }
         }
@@ -682,9 +711,24 @@ mod tests {
         };
         a.connect("/", "x1", "x").await.unwrap();
         b.connect("/", "x2", "x").await.unwrap();
-        a.join("r", "R", "/", "x1", None).await.unwrap();
+        let joined = a.join("r", "R", "/", "x1", None).await.unwrap();
+        assert_eq!(joined, Some(Joined::Arrived));
         a.join("s", "S", "/", "x1", None).await.unwrap();
-        b.join("r", "R", "/", "x2", None).await.unwrap();
+        let joined = b.join("r", "R", "/", "x2", None).await.unwrap();
+        assert_eq!(
+            joined,
+            Some(Joined::Beside),
+            "the person was in r through node a"
+        );
+        let joined = b.join("r", "R", "/", "x2", None).await.unwrap();
+        assert_eq!(joined, Some(Joined::Already));
+        let mut sockets = b.sockets_of("x").await.unwrap();
+        sockets.sort();
+        assert_eq!(
+            sockets,
+            vec![("/".into(), "x1".into()), ("/".into(), "x2".into())],
+            "both nodes' sockets of the person"
+        );
         assert_eq!(a.rooms_of("/", "x1").await.unwrap(), vec!["r", "s"]);
         assert_eq!(
             a.disconnect("/", "x1").await.unwrap(),
