@@ -7,6 +7,7 @@ use super::views::RoomDetail;
 use super::{BubbleError, Ctx, Outcome, Payload, Reply};
 use crate::AppState;
 use crate::clock::now_ms;
+use crate::presence::Joined;
 use crate::store::{Departed, HOT, NewRoom, PRIVATE, PUBLIC};
 
 /// Rooms quiet for longer than this drop out of `list_rooms` (unless HOT or the sender's).
@@ -131,17 +132,20 @@ pub async fn exit_room(ctx: &Ctx, p: Payload) -> Outcome {
         .store
         .remove_member(&room.id, &ctx.bubble_id)
         .await?;
-    let gone = ctx
-        .app
-        .presence
-        .leave_person(&room.id, &ctx.bubble_id)
-        .await?;
-    for conn in gone {
+    let presence = &ctx.app.presence;
+    let mut told = presence.leave_person(&room.id, &ctx.bubble_id).await?;
+    for &conn in &told {
         ctx.leave_socket(conn, &room.id).await;
-        if conn != ctx.conn {
-            let payload = i_exit(&room.id, conn.sid, &ctx.bubble_id);
-            ctx.emit_to(conn, "i_exit", &payload).await;
+    }
+    // Every tab of the person closes the room, also one that never had it open.
+    for conn in presence.sockets_of(&ctx.bubble_id).await? {
+        if !told.contains(&conn) {
+            told.push(conn);
         }
+    }
+    for conn in told.into_iter().filter(|&conn| conn != ctx.conn) {
+        let payload = i_exit(&room.id, conn.sid, &ctx.bubble_id);
+        ctx.emit_to(conn, "i_exit", &payload).await;
     }
     ctx.to_others(&room.id, "exit_room", &PersonEvent::of(ctx, &room.id))
         .await;
@@ -203,13 +207,15 @@ pub async fn typing(ctx: &Ctx, p: Payload, event: &'static str) -> Outcome {
     Ok(None)
 }
 
-/// A returning person's new socket goes back into the open rooms they are a member of; others
-/// there hear it as a join.
+/// A returning person's new socket goes back into the open rooms they are a member of. Others
+/// there hear it as a join only where the person had no socket left: a second tab, or a
+/// reconnect before the old socket timed out, tells nobody.
 pub async fn rejoin(ctx: &Ctx) -> Result<(), BubbleError> {
     for room in ctx.app.store.open_rooms_of(&ctx.bubble_id).await? {
         let joined = ctx.app.presence.join(&room.id, &room.name, ctx.conn, None);
-        if joined.await?.is_ok() {
-            ctx.socket.join_room(room.id.clone());
+        let Ok(joined) = joined.await? else { continue };
+        ctx.socket.join_room(room.id.clone());
+        if joined == Joined::Arrived {
             ctx.to_others(&room.id, "join_room", &PersonEvent::of(ctx, &room.id))
                 .await;
         }

@@ -413,6 +413,38 @@ describe('several nodes', { skip: SKIP }, () => {
         await expectError(u, 'join_room', { roomId: room.roomId }, 'room_full');
       });
 
+      test('one person on both nodes: a second socket on the other node tells nobody; i_exit reaches a socket never in the room', async () => {
+        const [A, B] = cluster.nodes;
+        const token = newToken();
+        const p1 = await connect(4, A, { token });
+        const bp = await bubbleIdOf(p1);
+        const elsewhere = await connect(1, B, { token }); // connected before the room exists
+        await bubbleIdOf(elsewhere); // my_id comes once its rooms are restored
+        const q = await connect(2, B);
+        const room = await createRoom(p1);
+        const { roomId } = room;
+        await joinRoom(q, roomId, [p1]);
+        assert.deepEqual(await myRooms(elsewhere), []);
+
+        const qJoins = collect(q, 'join_room');
+        const p2 = await connect(1, B, { token });
+        assert.deepEqual(await myRooms(p2), [roomId], 'put back into the room on the other node');
+        await sleep(QUIET_MS);
+        qJoins.stop();
+        assert.deepEqual([...qJoins], [], 'no join_room: the person was in the room on node 0');
+
+        const qExits = collect(q, 'exit_room');
+        const toElsewhere = onceWhere(elsewhere, 'i_exit', (p) => p.roomId === roomId, 3000, 'i_exit on node 1');
+        const toP2 = onceWhere(p2, 'i_exit', (p) => p.roomId === roomId, 3000, 'i_exit to p2');
+        const mine = await request(p1, 'exit_room', { roomId }, { reply: 'i_exit' });
+        assert.deepEqual(mine, { roomId, userId: p1.sid, bubbleId: bp });
+        assert.deepEqual(await toElsewhere, { roomId, userId: elsewhere.sid, bubbleId: bp });
+        assert.deepEqual(await toP2, { roomId, userId: p2.sid, bubbleId: bp });
+        await sleep(QUIET_MS);
+        qExits.stop();
+        assert.deepEqual([...qExits], [presence(roomId, p1, bp)], 'one exit_room for the person');
+      });
+
       test('one person on both nodes: a disconnect on one is no exit; exit_room on one takes the other out too', async () => {
         const [A, B] = cluster.nodes;
         const token = newToken();

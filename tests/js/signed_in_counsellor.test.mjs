@@ -8,7 +8,7 @@ import { io as sio4 } from 'sio4';
 
 import {
   addCounsellor, assert, startServer, connect, closeAll, once, onceWhere, expectNone, request, expectError,
-  createRoom, joinRoom, listRooms, addMessage, bubbleIdOf, within, waitUntil,
+  createRoom, joinRoom, listRooms, addMessage, bubbleIdOf, within, waitUntil, collect, sleep,
 } from './harness.mjs';
 
 const PASSWORD = 'correct horse battery';
@@ -212,6 +212,36 @@ describe('matching and chatting across namespaces', { timeout: 90000 }, () => {
       assert.equal((await exit).userId, user.id);
     });
   }
+
+  test('a counsellor with several sockets: a later one tells nobody; an exit reaches every one', async () => {
+    const c = await onlineCounsellor(server, 4, 'Jo');
+    const token = c.auth.body.token;
+    // Connected before the match: never in the room.
+    const early = await connected(counsellorClient(1, server, { bearer: token }, ['websocket']));
+    await early.myIdPromise; // my_id comes once its rooms are restored
+    const user = await connect(4, server);
+    const room = await request(user, 'find_counsellor', {});
+    const userJoins = collect(user, 'join_room');
+    // Connected after the match: put back into the room, but the counsellor never left it.
+    const late = await connected(counsellorClient(4, server, { token }));
+    await waitUntil(async () => (await request(late, 'my_rooms', {})).includes(room.roomId), 3000,
+      'the later socket is in the room');
+    await sleep(300);
+    userJoins.stop();
+    assert.deepEqual([...userJoins], [], 'no join_room: the counsellor was in the room already');
+
+    const exits = collect(user, 'exit_room');
+    const earlyExit = once(early, 'i_exit');
+    const lateExit = once(late, 'i_exit');
+    const mine = await request(c.sock, 'exit_room', { roomId: room.roomId }, { reply: 'i_exit' });
+    assert.deepEqual(mine, { roomId: room.roomId, userId: c.sock.id, bubbleId: c.id });
+    assert.deepEqual(await earlyExit, { roomId: room.roomId, userId: early.id, bubbleId: c.id });
+    assert.deepEqual(await lateExit, { roomId: room.roomId, userId: late.id, bubbleId: c.id });
+    await sleep(300);
+    exits.stop();
+    assert.deepEqual([...exits], [{ roomId: room.roomId, userId: c.sock.id, bubbleId: c.id, user: c.sock.id }],
+      'the user hears one exit_room');
+  });
 
   test('the least-loaded counsellor is chosen, and one who went offline never is', async () => {
     const a = await onlineCounsellor(server, 4, 'A');
