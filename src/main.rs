@@ -31,6 +31,14 @@ enum Command {
     /// Manage counsellor accounts (who may sign in on `/counsellor`).
     #[command(subcommand)]
     Counsellor(CounsellorCommand),
+    /// Copy a SQLite database to a new file, consistently, also while a server is using it
+    /// (for PostgreSQL, use `pg_dump`). Restore by serving the copy.
+    Backup {
+        /// The new file; an existing file is never overwritten.
+        file: std::path::PathBuf,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
 }
 
 /// Passwords are read from standard input, one line, never from the command line (where other
@@ -84,6 +92,23 @@ async fn main() -> anyhow::Result<()> {
                 std::process::exit(1);
             }
             Ok(())
+        }
+        Some(Command::Backup { file, db }) => {
+            let url = db.database_url;
+            let copied = tokio::task::spawn_blocking(move || {
+                bubble::store::backup::sqlite(&url, &file).map(|size| (file, size))
+            })
+            .await?;
+            match copied {
+                Ok((file, size)) => {
+                    println!("backed up to {} ({size} bytes)", file.display());
+                    Ok(())
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    std::process::exit(1);
+                }
+            }
         }
     }
 }

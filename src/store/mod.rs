@@ -11,6 +11,7 @@ use sea_orm::{ConnectOptions, Database, DatabaseBackend, DatabaseConnection, DbE
 use crate::config::DatabaseArgs;
 
 mod accounts;
+pub mod backup;
 mod checkpoint;
 mod counsellors;
 mod issues;
