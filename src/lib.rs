@@ -13,6 +13,7 @@
 //! - [`push`]: push notifications, from the outbox to APNs and FCM;
 //! - [`http`]: plain HTTP routes, counsellor sign-in among them;
 //! - [`config`], [`telemetry`], [`clock`]: settings, logging, time.
+use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -348,7 +349,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let app = build(config).await?;
     let worker = push_worker(&app.state)?;
     let listener = tokio::net::TcpListener::bind(addr).await?;
-    println!("listening on {}", listener.local_addr()?);
+    // Standard output may be a pipe nobody reads any more: the line is for whoever is there.
+    let _ = writeln!(std::io::stdout(), "listening on {}", listener.local_addr()?);
     tracing::info!(addr = %listener.local_addr()?, "serving");
     let io = app.state.io.clone();
     let sweeper = tokio::spawn(sweep_expired(app.state.store.clone()));

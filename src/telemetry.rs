@@ -1,12 +1,168 @@
-//! Logging, set up once per process, to standard error.
+//! Logging, set up once per process, to standard error; it never stands in the way of serving.
+//!
+//! - Nothing waits for the log: lines go to a queue that a thread of its own writes out
+//!   (tracing-appender's non-blocking writer, lossy). A reader that stalls fills the pipe and then
+//!   the queue, and lines are dropped instead of blocking the handlers that log them.
+//! - Nothing panics for the log: a write that fails (a reader that is gone) drops the line.
+//!   tracing-subscriber's own report of such a failure is an `eprintln!`, which panics on a closed
+//!   standard error, so it is off. A panic anywhere is logged like any other line, not written
+//!   to standard error directly.
+//! - Dropped lines are counted ([`dropped_lines`]); once a line can be written again, it is
+//!   preceded by one that says how many were lost.
+use std::io::{self, Write};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 
-pub fn init(default_filter: &str) {
+/// Lines queued at most; more are dropped until the writer catches up.
+const QUEUED_LINES: usize = 16_384;
+
+/// Writes that failed since the process started.
+static FAILED_WRITES: AtomicU64 = AtomicU64::new(0);
+/// Lines dropped because the queue was full.
+static QUEUE: OnceLock<ErrorCounter> = OnceLock::new();
+
+/// Keeps the log writer running; dropping it writes out what is queued (waiting a second at
+/// most). Hold it until the process ends.
+#[must_use = "the log stops when this is dropped"]
+pub struct Logging(Option<WorkerGuard>);
+
+impl Drop for Logging {
+    fn drop(&mut self) {
+        // tracing-appender prints (and so may panic) when the writer cannot be told to stop.
+        let guard = self.0.take();
+        let _ = catch_unwind(AssertUnwindSafe(move || drop(guard)));
+    }
+}
+
+/// Sets up logging with `default_filter` (tracing `EnvFilter` syntax) unless `RUST_LOG` is set.
+/// A second call (tests, embedding) keeps the first set-up.
+pub fn init(default_filter: &str) -> Logging {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
-    // A second call (tests, embedding) keeps the first subscriber.
-    let _ = tracing_subscriber::fmt()
+    let (writer, guard) = NonBlockingBuilder::default()
+        .lossy(true)
+        .buffered_lines_limit(QUEUED_LINES)
+        .thread_name("bubble-log")
+        .finish(Counting::new(io::stderr()));
+    let installed = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(writer.clone())
+        .log_internal_errors(false)
+        .try_init()
+        .is_ok();
+    if !installed {
+        return Logging(None);
+    }
+    let _ = QUEUE.set(writer.error_counter());
+    std::panic::set_hook(Box::new(|info| {
+        let backtrace = std::backtrace::Backtrace::capture();
+        if backtrace.status() == std::backtrace::BacktraceStatus::Captured {
+            tracing::error!("{info}\n{backtrace}");
+        } else {
+            tracing::error!("{info}");
+        }
+    }));
+    Logging(Some(guard))
+}
+
+/// Log lines lost since the process started: the queue was full or the write failed.
+pub fn dropped_lines() -> u64 {
+    let queue = QUEUE.get().map_or(0, |q| q.dropped_lines() as u64);
+    FAILED_WRITES.load(Ordering::Relaxed).saturating_add(queue)
+}
+
+/// The log's destination as the writer thread sees it: a failed write is counted and reported
+/// done, so the line is dropped and nothing upstream reacts. The first line written after some
+/// were lost is preceded by a line saying how many.
+struct Counting<W> {
+    inner: W,
+    /// Lost lines already reported.
+    reported: u64,
+}
+
+impl<W: Write> Counting<W> {
+    fn new(inner: W) -> Self {
+        Self { inner, reported: 0 }
+    }
+}
+
+impl<W: Write> Write for Counting<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let lost = dropped_lines();
+        if lost > self.reported {
+            let note = format!(
+                "{} WARN bubble::telemetry: {} log lines lost (standard error full or closed)\n",
+                chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                lost - self.reported,
+            );
+            if self.inner.write_all(note.as_bytes()).is_ok() {
+                self.reported = lost;
+            }
+        }
+        if self.inner.write_all(buf).is_err() {
+            FAILED_WRITES.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let _ = self.inner.flush();
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// Fails while `broken` is set; keeps what it was given otherwise.
+    #[derive(Clone, Default)]
+    struct Pipe {
+        broken: Arc<Mutex<bool>>,
+        got: Arc<Mutex<Vec<u8>>>,
+    }
+
+    impl Write for Pipe {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if *self.broken.lock().unwrap() {
+                return Err(io::ErrorKind::BrokenPipe.into());
+            }
+            self.got.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            if *self.broken.lock().unwrap() {
+                return Err(io::ErrorKind::BrokenPipe.into());
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn failed_writes_are_dropped_counted_and_reported_later() {
+        let pipe = Pipe::default();
+        let mut log = Counting::new(pipe.clone());
+        log.write_all(b"one\n").unwrap();
+        let before = dropped_lines();
+        *pipe.broken.lock().unwrap() = true;
+        log.write_all(b"two\n").unwrap();
+        log.write_all(b"three\n").unwrap();
+        log.flush().unwrap();
+        assert!(dropped_lines() >= before + 2);
+        *pipe.broken.lock().unwrap() = false;
+        log.write_all(b"four\n").unwrap();
+        let got = String::from_utf8(pipe.got.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = got.lines().collect();
+        assert_eq!(lines.len(), 3, "{got}");
+        assert_eq!(lines[0], "one");
+        assert!(lines[1].ends_with("log lines lost (standard error full or closed)"));
+        assert_eq!(lines[2], "four");
+    }
 }
