@@ -28,6 +28,7 @@ use socketioxide_postgres::drivers::sqlx::sqlx_client::postgres::PgPoolOptions;
 use socketioxide_postgres::{PostgresAdapterConfig, PostgresAdapterCtr, SqlxAdapter};
 use socketioxide_redis::drivers::redis::redis_client;
 use socketioxide_redis::{RedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::{SameSite, time};
@@ -209,6 +210,7 @@ fn assemble<A: Adapter + DefinedAdapter>(
         .layer(layer)
         .layer(tower::util::MapRequestLayer::new(detach_head))
         .layer(sessions)
+        .layer(CatchPanicLayer::custom(http::panicked))
         .layer(cors)
         .layer(TraceLayer::new_for_http());
     Ok((App { router, state }, inits))

@@ -69,6 +69,17 @@ pub fn init(default_filter: &str) -> Logging {
     Logging(Some(guard))
 }
 
+/// The message a panic was raised with, when it is text.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    if let Some(s) = panic.downcast_ref::<&'static str>() {
+        s
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s
+    } else {
+        "(not text)"
+    }
+}
+
 /// Log lines lost since the process started: the queue was full or the write failed.
 pub fn dropped_lines() -> u64 {
     let queue = QUEUE.get().map_or(0, |q| q.dropped_lines() as u64);
