@@ -212,8 +212,14 @@ fn assemble<A: Adapter + DefinedAdapter>(
         .layer(sessions)
         .layer(CatchPanicLayer::custom(http::panicked))
         .layer(cors)
-        .layer(TraceLayer::new_for_http());
+        .layer(TraceLayer::new_for_http().make_span_with(request_span));
     Ok((App { router, state }, inits))
+}
+
+/// The span of an HTTP request: its method and path. Not its query, which may carry a token
+/// (`bubble=`, `token=`), nor its headers.
+fn request_span<B>(req: &::http::Request<B>) -> tracing::Span {
+    tracing::debug_span!("request", method = %req.method(), path = %req.uri().path())
 }
 
 /// The headers of a socket.io request read after the handshake: a bearer token (TinCan and

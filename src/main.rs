@@ -73,7 +73,7 @@ async fn main() -> anyhow::Result<()> {
         None => run(cli.serve).await,
         Some(Command::Serve(config)) => run(*config).await,
         Some(Command::Migrate(db)) => {
-            let _log = bubble::telemetry::init(&db.log);
+            let _log = bubble::telemetry::init(&db.log, false);
             bubble::store::Store::connect(&db).await?;
             tracing::info!("migrations applied");
             Ok(())
@@ -137,7 +137,7 @@ async fn counsellor(command: CounsellorCommand) -> anyhow::Result<()> {
 /// The store, and the log, which lasts as long as what it returns is kept.
 async fn open(db: &DatabaseArgs) -> anyhow::Result<(Store, Logging)> {
     // Migration progress is noise next to a command's own output.
-    let log = bubble::telemetry::init(&format!("{},sea_orm_migration=warn", db.log));
+    let log = bubble::telemetry::init(&format!("{},sea_orm_migration=warn", db.log), false);
     let store = Store::connect(db)
         .await
         .with_context(|| format!("opening the database {}", db.database_url))?;
@@ -163,7 +163,7 @@ fn read_password() -> anyhow::Result<String> {
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
-    let _log = bubble::telemetry::init(&config.db.log);
+    let _log = bubble::telemetry::init(&config.db.log, config.log_message_text);
     keep_large_buffers();
     bubble::serve(config).await
 }

@@ -9,21 +9,44 @@
 //!   to standard error directly.
 //! - Dropped lines are counted ([`dropped_lines`]); once a line can be written again, it is
 //!   preceded by one that says how many were lost.
-use std::io::{self, Write};
+//! - Colours only on a terminal (and not with `NO_COLOR`).
+//! - What clients send stays out of the log: socket.io and engine.io log every packet (message
+//!   text, handshake tokens) at debug, and the websocket library every frame at trace, so they
+//!   are held at `info` whatever the filter asks for; our HTTP request spans name the path
+//!   without its query (which may carry `bubble=` or `token=`). `--log-message-text` lifts this,
+//!   for debugging on a machine of one's own.
+use std::io::{self, IsTerminal, Write};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use tracing::{Level, Metadata};
 use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{EnvFilter, FilterFn};
+use tracing_subscriber::layer::{Layer, SubscriberExt};
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// Lines queued at most; more are dropped until the writer catches up.
 const QUEUED_LINES: usize = 16_384;
+
+/// Crates that log what clients send at debug or trace, held at `info`.
+const PACKET_TARGETS: [&str; 8] = [
+    "socketioxide",
+    "socketioxide_core",
+    "socketioxide_parser_common",
+    "socketioxide_redis",
+    "socketioxide_postgres",
+    "engineioxide",
+    "tungstenite",
+    "tokio_tungstenite",
+];
 
 /// Writes that failed since the process started.
 static FAILED_WRITES: AtomicU64 = AtomicU64::new(0);
 /// Lines dropped because the queue was full.
 static QUEUE: OnceLock<ErrorCounter> = OnceLock::new();
+/// Whether `--log-message-text` was given.
+static MESSAGE_TEXT: OnceLock<bool> = OnceLock::new();
 
 /// Keeps the log writer running; dropping it writes out what is queued (waiting a second at
 /// most). Hold it until the process ends.
@@ -39,8 +62,9 @@ impl Drop for Logging {
 }
 
 /// Sets up logging with `default_filter` (tracing `EnvFilter` syntax) unless `RUST_LOG` is set.
-/// A second call (tests, embedding) keeps the first set-up.
-pub fn init(default_filter: &str) -> Logging {
+/// `message_text`: let through what clients send (`--log-message-text`). A second call (tests,
+/// embedding) keeps the first set-up.
+pub fn init(default_filter: &str, message_text: bool) -> Logging {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let (writer, guard) = NonBlockingBuilder::default()
@@ -48,16 +72,25 @@ pub fn init(default_filter: &str) -> Logging {
         .buffered_lines_limit(QUEUED_LINES)
         .thread_name("bubble-log")
         .finish(Counting::new(io::stderr()));
-    let installed = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let colour =
+        io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let lines = tracing_subscriber::fmt::layer()
         .with_writer(writer.clone())
+        .with_ansi(colour)
         .log_internal_errors(false)
+        .with_filter(FilterFn::new(move |meta| {
+            message_text || quiet_enough(meta)
+        }));
+    let installed = tracing_subscriber::registry()
+        .with(filter)
+        .with(lines)
         .try_init()
         .is_ok();
     if !installed {
         return Logging(None);
     }
     let _ = QUEUE.set(writer.error_counter());
+    let _ = MESSAGE_TEXT.set(message_text);
     std::panic::set_hook(Box::new(|info| {
         let backtrace = std::backtrace::Backtrace::capture();
         if backtrace.status() == std::backtrace::BacktraceStatus::Captured {
@@ -67,6 +100,22 @@ pub fn init(default_filter: &str) -> Logging {
         }
     }));
     Logging(Some(guard))
+}
+
+/// Whether a line may be logged without `--log-message-text`: one of [`PACKET_TARGETS`] only
+/// at `info` or above, whichever of their modules it comes from.
+fn quiet_enough(meta: &Metadata<'_>) -> bool {
+    *meta.level() <= Level::INFO
+        || !PACKET_TARGETS.iter().any(|crate_name| {
+            meta.target()
+                .strip_prefix(crate_name)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+        })
+}
+
+/// Whether our own log lines may show what people write (`--log-message-text`).
+pub fn message_text() -> bool {
+    MESSAGE_TEXT.get().copied().unwrap_or(false)
 }
 
 /// The message a panic was raised with, when it is text.
