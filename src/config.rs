@@ -69,6 +69,19 @@ pub struct Config {
     #[arg(long, env = "BUBBLE_AUTH_LOGIN_PER_USER", default_value_t = 5)]
     pub auth_login_per_user: u32,
 
+    /// Let the log show what clients send: message text in our own lines, and the debug and
+    /// trace lines of socket.io, engine.io and the websocket library, which print every packet,
+    /// tokens included. For debugging on a machine of one's own; off by default.
+    #[arg(
+        long,
+        env = "BUBBLE_LOG_MESSAGE_TEXT",
+        default_value_t = false,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        action = ArgAction::Set
+    )]
+    pub log_message_text: bool,
+
     #[command(flatten)]
     pub push: PushArgs,
 

@@ -11,12 +11,18 @@
 //! handled by a task that exists only while there is something to do: it is started by the job
 //! that finds the inbox idle and ends when the inbox is empty, so an idle socket holds no task
 //! of its own, only its inbox and what its namespace keeps about it.
+//!
+//! A job that panics is logged and ends there; the socket's later jobs are handled as usual. An
+//! event whose handler panicked before answering is answered by [`Served::failed`] (the
+//! protocol's `internal_error`), so its client is not left waiting.
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use futures_util::FutureExt;
 use serde_json::Value;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, Event, SocketRef, TryData};
@@ -53,6 +59,9 @@ pub type Handled<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 /// passed with every job.
 pub trait Served: Send + Sync + 'static {
     fn handle(&self, socket: SockRef, job: Job) -> Handled<'_>;
+    /// Answers an event whose handling panicked before it answered: the protocol's
+    /// `internal_error`, as an event and on the acknowledgement.
+    fn failed(&self, socket: &dyn Sock, event: &str, ack: Ack);
 }
 
 /// A socket's inbox, kept in its extensions.
@@ -119,9 +128,50 @@ impl Inbox {
                 }
                 job
             };
-            self.0.served.handle(socket.clone(), job).await;
+            self.handle_one(&socket, job).await;
         }
     }
+
+    /// Handles one job; a panic in it is logged, and answered if the job is an event whose
+    /// acknowledgement was not used yet.
+    async fn handle_one(&self, socket: &SockRef, job: Job) {
+        let (job, unanswered) = match job {
+            Job::Event { event, data, ack } => {
+                let held = Arc::new(Mutex::new(Some(ack)));
+                let theirs = held.clone();
+                let ack = Ack::from_fn(move |payload| {
+                    if let Some(ack) = take(&theirs) {
+                        ack.send(payload);
+                    }
+                });
+                let unanswered = Some((event.clone(), held));
+                (Job::Event { event, data, ack }, unanswered)
+            }
+            job => (job, None),
+        };
+        let handled = AssertUnwindSafe(self.0.served.handle(socket.clone(), job))
+            .catch_unwind()
+            .await;
+        let Err(panic) = handled else {
+            return;
+        };
+        let panic = crate::telemetry::panic_message(&*panic);
+        let Some((event, held)) = unanswered else {
+            tracing::error!(sid = %socket.id(), panic, "handling a connection or departure panicked");
+            return;
+        };
+        tracing::error!(sid = %socket.id(), event, panic, "request failed: its handler panicked");
+        if let Some(ack) = take(&held) {
+            self.0.served.failed(&**socket, &event, ack);
+        }
+    }
+}
+
+/// The acknowledgement in `held`, once.
+fn take(held: &Mutex<Option<Ack>>) -> Option<Ack> {
+    held.lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .take()
 }
 
 /// Opens a socket's inbox from its connect middleware: every event of the socket goes to it (at
@@ -208,5 +258,130 @@ impl<A: Adapter> FromMessageParts<A> for Queued {
         }
         inbox.push(&socket, Job::Event { event, data, ack });
         Ok(Queued)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use socketioxide::extensions::Extensions;
+    use socketioxide::socket::Sid;
+
+    use super::*;
+    use crate::wire::{self, Json};
+
+    /// A socket that records what it is sent.
+    struct FakeSock {
+        id: Sid,
+        extensions: Extensions,
+        sent: Mutex<Vec<String>>,
+    }
+
+    impl Sock for FakeSock {
+        fn id(&self) -> Sid {
+            self.id
+        }
+
+        fn send(&self, event: &str, payload: &Json) {
+            let sent = format!("{event} {}", payload.text());
+            self.sent.lock().unwrap().push(sent);
+        }
+
+        fn join_room(&self, _room: String) {}
+
+        fn leave_room(&self, _room: String) {}
+
+        fn extensions(&self) -> &Extensions {
+            &self.extensions
+        }
+    }
+
+    /// Answers every event with `ok`, after an await, as a real handler would; panics on events
+    /// named `boom`, before answering, and on `late boom`, after; and when the socket leaves.
+    struct Panicky;
+
+    impl Served for Panicky {
+        fn handle(&self, socket: SockRef, job: Job) -> Handled<'_> {
+            Box::pin(async move {
+                tokio::task::yield_now().await;
+                let Job::Event { event, ack, .. } = job else {
+                    panic!("departure failed");
+                };
+                if event == "boom" {
+                    panic!("the handler of {event} failed");
+                }
+                wire::emit(&*socket, &event, &json!("ok"));
+                ack.send(&wire::json(&json!({ "ok": event })));
+                if event == "late boom" {
+                    panic!("the handler of {event} failed after answering");
+                }
+            })
+        }
+
+        fn failed(&self, socket: &dyn Sock, event: &str, ack: Ack) {
+            wire::emit(socket, "failed", &json!(event));
+            ack.send(&wire::json(&json!({ "failed": event })));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panicking_job_is_answered_and_the_socket_served_on() {
+        let acks = Arc::new(Mutex::new(Vec::new()));
+        let event = |name: &str| {
+            let acks = acks.clone();
+            Job::Event {
+                event: name.to_owned(),
+                data: Value::Null,
+                ack: Ack::from_fn(move |payload| acks.lock().unwrap().push(payload.text())),
+            }
+        };
+        let jobs = VecDeque::from([
+            event("first"),
+            event("boom"),
+            event("late boom"),
+            Job::Disconnect,
+            event("last"),
+        ]);
+        let inbox = Inbox(Arc::new(Shared {
+            state: Mutex::new(State {
+                jobs,
+                events: 4,
+                connected: true,
+                running: true,
+            }),
+            served: Arc::new(Panicky),
+            limit: 16,
+            overflow: |_, _, _| {},
+        }));
+        let socket = Arc::new(FakeSock {
+            id: Sid::new(),
+            extensions: Extensions::new(),
+            sent: Mutex::default(),
+        });
+        let handled = inbox.clone().handle_all(socket.clone());
+        tokio::time::timeout(std::time::Duration::from_secs(10), handled)
+            .await
+            .expect("every job handled");
+
+        assert_eq!(
+            *acks.lock().unwrap(),
+            [
+                r#"{"ok":"first"}"#,
+                r#"{"failed":"boom"}"#,
+                r#"{"ok":"late boom"}"#,
+                r#"{"ok":"last"}"#,
+            ]
+        );
+        assert_eq!(
+            *socket.sent.lock().unwrap(),
+            [
+                r#"first "ok""#,
+                r#"failed "boom""#,
+                r#"late boom "ok""#,
+                r#"last "ok""#,
+            ]
+        );
+        let state = inbox.lock();
+        assert!(!state.running && state.jobs.is_empty() && state.events == 0);
     }
 }

@@ -13,6 +13,7 @@
 //! - [`push`]: push notifications, from the outbox to APNs and FCM;
 //! - [`http`]: plain HTTP routes, counsellor sign-in among them;
 //! - [`config`], [`telemetry`], [`clock`]: settings, logging, time.
+use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,6 +28,7 @@ use socketioxide_postgres::drivers::sqlx::sqlx_client::postgres::PgPoolOptions;
 use socketioxide_postgres::{PostgresAdapterConfig, PostgresAdapterCtr, SqlxAdapter};
 use socketioxide_redis::drivers::redis::redis_client;
 use socketioxide_redis::{RedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::{SameSite, time};
@@ -208,9 +210,16 @@ fn assemble<A: Adapter + DefinedAdapter>(
         .layer(layer)
         .layer(tower::util::MapRequestLayer::new(detach_head))
         .layer(sessions)
+        .layer(CatchPanicLayer::custom(http::panicked))
         .layer(cors)
-        .layer(TraceLayer::new_for_http());
+        .layer(TraceLayer::new_for_http().make_span_with(request_span));
     Ok((App { router, state }, inits))
+}
+
+/// The span of an HTTP request: its method and path. Not its query, which may carry a token
+/// (`bubble=`, `token=`), nor its headers.
+fn request_span<B>(req: &::http::Request<B>) -> tracing::Span {
+    tracing::debug_span!("request", method = %req.method(), path = %req.uri().path())
 }
 
 /// The headers of a socket.io request read after the handshake: a bearer token (TinCan and
@@ -348,7 +357,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let app = build(config).await?;
     let worker = push_worker(&app.state)?;
     let listener = tokio::net::TcpListener::bind(addr).await?;
-    println!("listening on {}", listener.local_addr()?);
+    // Standard output may be a pipe nobody reads any more: the line is for whoever is there.
+    let _ = writeln!(std::io::stdout(), "listening on {}", listener.local_addr()?);
     tracing::info!(addr = %listener.local_addr()?, "serving");
     let io = app.state.io.clone();
     let sweeper = tokio::spawn(sweep_expired(app.state.store.clone()));

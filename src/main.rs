@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand};
 use bubble::auth::{accounts, username};
 use bubble::config::{Config, DatabaseArgs};
 use bubble::store::Store;
+use bubble::telemetry::Logging;
 
 /// Socket.io server for the Bubble peer-support apps and TinCan group chat.
 #[derive(Parser)]
@@ -80,7 +81,7 @@ async fn main() -> anyhow::Result<()> {
         None => run(cli.serve).await,
         Some(Command::Serve(config)) => run(*config).await,
         Some(Command::Migrate(db)) => {
-            bubble::telemetry::init(&db.log);
+            let _log = bubble::telemetry::init(&db.log, false);
             bubble::store::Store::connect(&db).await?;
             tracing::info!("migrations applied");
             Ok(())
@@ -88,7 +89,7 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::Counsellor(command)) => {
             // A one-line message for a person at a terminal, not a debug report.
             if let Err(e) = counsellor(command).await {
-                eprintln!("error: {e:#}");
+                let _ = writeln!(std::io::stderr(), "error: {e:#}");
                 std::process::exit(1);
             }
             Ok(())
@@ -113,50 +114,59 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
+/// Output goes to standard output; a closed one (`| head`) ends the command with an error.
 async fn counsellor(command: CounsellorCommand) -> anyhow::Result<()> {
+    let mut out = std::io::stdout();
     match command {
         CounsellorCommand::Add { username, name, db } => {
             username::normalize(&username)?;
-            let store = open(&db).await?;
+            let (store, _log) = open(&db).await?;
             let password = read_password()?;
             let account = accounts::add(&store, &username, &name, &password).await?;
-            println!("added counsellor {} ({})", account.username, account.name);
+            writeln!(
+                out,
+                "added counsellor {} ({})",
+                account.username, account.name
+            )?;
         }
         CounsellorCommand::List { db } => {
-            let store = open(&db).await?;
-            println!("username\tname\tcreated");
+            let (store, _log) = open(&db).await?;
+            writeln!(out, "username\tname\tcreated")?;
             for a in store.list_accounts().await? {
                 let created = chrono::DateTime::from_timestamp_millis(a.created_at)
                     .unwrap_or_default()
                     .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-                println!("{}\t{}\t{created}", a.username, a.name);
+                writeln!(out, "{}\t{}\t{created}", a.username, a.name)?;
             }
         }
         CounsellorCommand::Remove(UserArgs { username, db }) => {
-            let store = open(&db).await?;
+            let (store, _log) = open(&db).await?;
             let account = accounts::remove(&store, &username).await?;
-            println!("removed counsellor {}", account.username);
+            writeln!(out, "removed counsellor {}", account.username)?;
         }
         CounsellorCommand::Passwd(UserArgs { username, db }) => {
             username::normalize(&username)?;
-            let store = open(&db).await?;
+            let (store, _log) = open(&db).await?;
             let password = read_password()?;
             let account = accounts::set_password(&store, &username, &password).await?;
-            println!(
+            writeln!(
+                out,
                 "password changed for {}; its API tokens and sessions are revoked",
                 account.username
-            );
+            )?;
         }
     }
     Ok(())
 }
 
-async fn open(db: &DatabaseArgs) -> anyhow::Result<Store> {
+/// The store, and the log, which lasts as long as what it returns is kept.
+async fn open(db: &DatabaseArgs) -> anyhow::Result<(Store, Logging)> {
     // Migration progress is noise next to a command's own output.
-    bubble::telemetry::init(&format!("{},sea_orm_migration=warn", db.log));
-    Store::connect(db)
+    let log = bubble::telemetry::init(&format!("{},sea_orm_migration=warn", db.log), false);
+    let store = Store::connect(db)
         .await
-        .with_context(|| format!("opening the database {}", db.database_url))
+        .with_context(|| format!("opening the database {}", db.database_url))?;
+    Ok((store, log))
 }
 
 /// One line of standard input without its line ending. Prompts (on standard error) only when a
@@ -164,8 +174,9 @@ async fn open(db: &DatabaseArgs) -> anyhow::Result<Store> {
 fn read_password() -> anyhow::Result<String> {
     let stdin = std::io::stdin();
     if stdin.is_terminal() {
-        eprint!("password: ");
-        std::io::stderr().flush()?;
+        let mut prompt = std::io::stderr();
+        write!(prompt, "password: ")?;
+        prompt.flush()?;
     }
     let mut line = String::new();
     if stdin.lock().read_line(&mut line)? == 0 {
@@ -177,7 +188,7 @@ fn read_password() -> anyhow::Result<String> {
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
-    bubble::telemetry::init(&config.db.log);
+    let _log = bubble::telemetry::init(&config.db.log, config.log_message_text);
     keep_large_buffers();
     bubble::serve(config).await
 }

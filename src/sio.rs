@@ -171,6 +171,11 @@ impl Ack {
         }))
     }
 
+    /// An acknowledgement that calls `f`, for wrappers and tests.
+    pub fn from_fn(f: impl FnOnce(&Json) + Send + 'static) -> Self {
+        Self(Box::new(f))
+    }
+
     pub fn send(self, payload: &Json) {
         (self.0)(payload)
     }

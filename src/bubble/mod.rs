@@ -132,7 +132,13 @@ fn bubble_token(query: &str) -> Option<Uuid> {
 
 /// Answers an event refused because too many are waiting: `rate_limited`.
 fn overflow(s: &dyn Sock, _event: &str, ack: Ack) {
-    let error = BubbleError::RateLimited.wire();
+    refuse(s, &BubbleError::RateLimited, ack);
+}
+
+/// Answers a request with a failure it never reached a handler's answer for: `bubble_error` and
+/// the acknowledgement.
+fn refuse(s: &dyn Sock, error: &BubbleError, ack: Ack) {
+    let error = error.wire();
     wire::emit(s, "bubble_error", &error);
     ack.send(&wire::json(&json!({ "error": error })));
 }
@@ -183,6 +189,11 @@ impl Served for Connected {
                 Job::Disconnect => rooms::disconnected(&ctx).await,
             }
         })
+    }
+
+    fn failed(&self, socket: &dyn Sock, _event: &str, ack: Ack) {
+        let panicked = sea_orm::DbErr::Custom("the handler panicked".into());
+        refuse(socket, &BubbleError::Internal(panicked), ack);
     }
 }
 

@@ -1,7 +1,10 @@
 //! Every way an HTTP request can fail: a status and a `{ code, message }` JSON body.
 //!
 //! Handlers return `Result<_, HttpError>` and use `?`; internal failures are logged here with
-//! their detail, and the client only ever sees `internal_error`.
+//! their detail, and the client only ever sees `internal_error`. So does a request whose handling
+//! panicked ([`panicked`]).
+use std::any::Any;
+
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::response::{IntoResponse, Response};
@@ -55,6 +58,13 @@ impl IntoResponse for HttpError {
     }
 }
 
+/// The answer to a request whose handling panicked (the panic itself is logged by the panic
+/// hook): `500 internal_error`, as for any internal failure.
+pub fn panicked(panic: Box<dyn Any + Send + 'static>) -> Response {
+    let what = crate::telemetry::panic_message(&*panic);
+    HttpError::Internal(anyhow::anyhow!("the handler panicked: {what}")).into_response()
+}
+
 impl From<JsonRejection> for HttpError {
     fn from(rejection: JsonRejection) -> Self {
         Self::InvalidPayload(rejection.body_text())
@@ -76,5 +86,38 @@ impl From<PasswordError> for HttpError {
 impl From<tower_sessions::session::Error> for HttpError {
     fn from(e: tower_sessions::session::Error) -> Self {
         Self::Internal(e.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::Router;
+    use axum::body::Body;
+    use axum::routing::get;
+    use http::Request;
+    use tower::ServiceExt;
+    use tower_http::catch_panic::CatchPanicLayer;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_route_answers_internal_error() {
+        async fn broken() -> &'static str {
+            panic!("the handler failed")
+        }
+        let app = Router::new()
+            .route("/broken", get(broken))
+            .layer(CatchPanicLayer::custom(panicked));
+        let request = Request::get("/broken").body(Body::empty()).unwrap();
+        let response = app.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            body,
+            json!({ "code": "internal_error", "message": "Something went wrong on the server." })
+        );
     }
 }

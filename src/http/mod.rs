@@ -15,7 +15,7 @@ use crate::AppState;
 mod auth;
 mod error;
 
-pub use error::HttpError;
+pub use error::{HttpError, panicked};
 
 pub fn router(state: &Arc<AppState>) -> Router {
     Router::new()

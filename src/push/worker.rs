@@ -4,10 +4,15 @@
 //! rows (`claimed_until`), so each row is sent by one worker at a time, and a row whose worker
 //! died becomes due again when its lease runs out. The normal path therefore sends each push
 //! once; only a crash between a provider's answer and the row's update can send one twice.
+//!
+//! A send that panics counts as a transient failure: its row is put back with a backoff, like
+//! any other, and given up on at the same deadline; the worker goes on.
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
 use entity::push_outbox;
+use futures_util::FutureExt;
 use sea_orm::DbErr;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -138,9 +143,15 @@ impl Worker {
             let push = Push::from(&row);
             let sender = self.senders.for_platform(push.platform).clone();
             sends.spawn(async move {
-                let outcome = match tokio::time::timeout(limit, sender.send(&push)).await {
-                    Ok(outcome) => outcome,
-                    Err(_) => SendOutcome::Retry { after: None },
+                let send = AssertUnwindSafe(tokio::time::timeout(limit, sender.send(&push)));
+                let outcome = match send.catch_unwind().await {
+                    Ok(Ok(outcome)) => outcome,
+                    Ok(Err(_)) => SendOutcome::Retry { after: None },
+                    Err(panic) => {
+                        let panic = crate::telemetry::panic_message(&*panic);
+                        tracing::error!(id = row.id, panic, "push worker: a send panicked");
+                        SendOutcome::Retry { after: None }
+                    }
                 };
                 (row, outcome)
             });

@@ -1,6 +1,6 @@
 //! The outbox and the worker against a real SQLite store, with a scripted fake sender.
 use std::collections::VecDeque;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,11 +14,13 @@ use crate::clock::now_ms;
 use crate::store::{NewMessage, NewRoom, PushFanout, Store, temp_store};
 
 /// Answers with the scripted outcomes in order, then `Sent`; records every push it is handed.
+/// Its first `panics` sends panic instead.
 #[derive(Default)]
 struct Scripted {
     script: Mutex<VecDeque<SendOutcome>>,
     seen: Mutex<Vec<Push>>,
     delay: Duration,
+    panics: AtomicU32,
 }
 
 impl Scripted {
@@ -40,6 +42,12 @@ impl PushSender for Scripted {
         self.seen.lock().unwrap().push(push.clone());
         if !self.delay.is_zero() {
             tokio::time::sleep(self.delay).await;
+        }
+        let panics = self
+            .panics
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+        if panics.is_ok() {
+            panic!("the provider's answer made no sense");
         }
         self.script
             .lock()
@@ -332,6 +340,38 @@ async fn a_message_collapsing_into_a_push_in_flight_is_sent_too() {
     assert_eq!(sender.seen()[0].body, "second");
     let row = &store.push_outbox_rows().await.unwrap()[0];
     assert_eq!((row.status.as_str(), row.message_id), ("sent", second));
+}
+
+#[tokio::test]
+async fn a_send_that_panics_is_tried_again_and_the_worker_goes_on() {
+    let (_dir, store, room_id) = room().await;
+    say(&store, &room_id, "hello", 0).await;
+    let sender = Arc::new(Scripted {
+        panics: AtomicU32::new(1),
+        ..Default::default()
+    });
+    let (worker, queue) = new_worker(&store, sender.clone(), fast());
+
+    assert_eq!(worker.run_once().await.unwrap(), 1);
+    let row = &store.push_outbox_rows().await.unwrap()[0];
+    assert_eq!((row.status.as_str(), row.attempts), ("pending", 1));
+    assert!(row.claimed_until.is_none(), "put back, not left claimed");
+
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(worker.run(stopped));
+    let end = tokio::time::Instant::now() + Duration::from_secs(10);
+    while store.push_outbox_rows().await.unwrap()[0].status != "sent" {
+        assert!(tokio::time::Instant::now() < end, "the push was never sent");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(2), task)
+        .await
+        .expect("the worker stops when told")
+        .unwrap();
+    assert_eq!(sender.seen().len(), 2);
+    let [_, sent, retried, failed, _] = queue.metrics.snapshot();
+    assert_eq!((sent, retried, failed), (1, 1, 0));
 }
 
 #[tokio::test]

@@ -145,7 +145,13 @@ fn query_token(query: &str) -> Option<&str> {
 
 /// Answers an event refused because too many are waiting: `rate_limited`.
 fn overflow(s: &dyn Sock, event: &str, ack: Ack) {
-    let error = TinCanError::RateLimited.wire();
+    refuse(s, event, &TinCanError::RateLimited, ack);
+}
+
+/// Answers a request with a failure it never reached a handler's answer for, as the request's
+/// failure and on the acknowledgement (without the `requestId`, which was not read).
+fn refuse(s: &dyn Sock, event: &str, error: &TinCanError, ack: Ack) {
+    let error = error.wire();
     let failure = kind(event).map(|k| k.failure);
     match failure {
         Some(Failure::Event(name)) => wire::emit(s, name, &error),
@@ -174,6 +180,11 @@ impl Served for Connected {
                 handle(&ctx, &event, data, ack).await;
             }
         })
+    }
+
+    fn failed(&self, socket: &dyn Sock, event: &str, ack: Ack) {
+        let panicked = TinCanError::Internal(anyhow::anyhow!("the handler panicked"));
+        refuse(socket, event, &panicked, ack);
     }
 }
 
