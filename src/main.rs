@@ -102,11 +102,15 @@ async fn main() -> anyhow::Result<()> {
             .await?;
             match copied {
                 Ok((file, size)) => {
-                    println!("backed up to {} ({size} bytes)", file.display());
+                    writeln!(
+                        std::io::stdout(),
+                        "backed up to {} ({size} bytes)",
+                        file.display()
+                    )?;
                     Ok(())
                 }
                 Err(e) => {
-                    eprintln!("error: {e}");
+                    let _ = writeln!(std::io::stderr(), "error: {e}");
                     std::process::exit(1);
                 }
             }
