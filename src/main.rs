@@ -76,6 +76,7 @@ struct UserArgs {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    ignore_file_size_signal();
     let cli = Cli::parse();
     match cli.command {
         None => run(cli.serve).await,
@@ -218,3 +219,18 @@ fn keep_large_buffers() {
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn keep_large_buffers() {}
+
+/// A write past the process's file size limit (`ulimit -f`, RLIMIT_FSIZE) would kill the server
+/// with SIGXFSZ; ignored, the write fails with EFBIG instead, like a full disk: the transaction
+/// it belongs to fails and is answered `internal_error`, and the server carries on once the file
+/// may grow again.
+#[cfg(unix)]
+fn ignore_file_size_signal() {
+    // SAFETY: setting a signal's disposition to SIG_IGN installs no handler and touches no memory.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+}
+
+#[cfg(not(unix))]
+fn ignore_file_size_signal() {}

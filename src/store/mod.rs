@@ -17,6 +17,7 @@ mod counsellors;
 mod issues;
 mod messages;
 mod people;
+mod pool;
 mod presence;
 mod push_outbox;
 mod push_tokens;
@@ -90,7 +91,8 @@ fn sqlite_file(url: &str) -> Option<PathBuf> {
     file.is_file().then(|| file.to_owned())
 }
 
-/// Pool options for `connections` connections, on SQLite with [`sqlite`].
+/// Pool options for `connections` connections, on SQLite with [`sqlite`]; a connection that
+/// comes back to the pool inside a transaction is closed (see [`pool`]).
 fn options(args: &DatabaseArgs, connections: u32) -> ConnectOptions {
     let mut options = ConnectOptions::new(args.database_url.clone());
     options
@@ -98,7 +100,9 @@ fn options(args: &DatabaseArgs, connections: u32) -> ConnectOptions {
         .min_connections(1)
         .acquire_timeout(Duration::from_secs(10))
         .sqlx_logging(false)
-        .map_sqlx_sqlite_opts(sqlite);
+        .map_sqlx_sqlite_opts(sqlite)
+        .map_sqlx_sqlite_pool_opts(pool::sqlite)
+        .map_sqlx_postgres_pool_opts(pool::postgres);
     options
 }
 
@@ -149,16 +153,15 @@ pub(crate) async fn temp_pg_store() -> Option<(PgGuard, Store)> {
         .execute_unprepared(&format!("CREATE DATABASE {name}"))
         .await
         .expect("create database");
-    let base = admin_url.split('?').next().unwrap_or(&admin_url);
-    let server = &base[..base.rfind('/').expect("a database in BUBBLE_TEST_PG")];
+    let guard = PgGuard { admin_url, name };
     let store = Store::connect(&DatabaseArgs {
-        database_url: format!("{server}/{name}"),
+        database_url: guard.url(),
         db_connections: 8,
         log: "warn".into(),
     })
     .await
     .expect("store");
-    Some((PgGuard { admin_url, name }, store))
+    Some((guard, store))
 }
 
 /// Drops a test database when the test is done with it.
@@ -166,6 +169,16 @@ pub(crate) async fn temp_pg_store() -> Option<(PgGuard, Store)> {
 pub(crate) struct PgGuard {
     admin_url: String,
     name: String,
+}
+
+#[cfg(test)]
+impl PgGuard {
+    /// The URL of the test database.
+    pub(crate) fn url(&self) -> String {
+        let base = self.admin_url.split('?').next().unwrap_or(&self.admin_url);
+        let server = &base[..base.rfind('/').expect("a database in BUBBLE_TEST_PG")];
+        format!("{server}/{}", self.name)
+    }
 }
 
 #[cfg(test)]

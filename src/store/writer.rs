@@ -18,7 +18,10 @@
 //! strictly increasing in the order they reached the writer; a message to a room that does not
 //! exist is answered `None` and the others are stored; a batch that fails as a whole (any
 //! statement, or the commit) is rolled back and its messages stored one by one, each in a
-//! transaction of its own, so that one failing message costs the others only time.
+//! transaction of its own, so that one failing message costs the others only time. A connection
+//! that a failed batch left inside its transaction (the ROLLBACK failed too) is closed and opened
+//! afresh before the next batch, so that nothing is ever stored inside a transaction that will
+//! not commit.
 //!
 //! Being the only one that stores messages, the writer also keeps the cache of rooms' newest
 //! messages exact (see [`super::recent`]): it reads rooms into it when asked, between batches, and
@@ -320,6 +323,7 @@ fn store_batch(
     connection: &mut Connection,
     batch: &[Request],
 ) -> Result<Vec<Option<Stored>>, DbErr> {
+    outside_transaction(connection)?;
     let transaction = connection
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(sqlite_error)?;
@@ -327,6 +331,26 @@ fn store_batch(
     queue_pushes(&transaction, batch, &mut stored)?;
     transaction.commit().map_err(sqlite_error)?;
     Ok(stored)
+}
+
+/// Makes sure the connection is outside any transaction. rusqlite asks SQLite whether a failed
+/// batch's transaction is still open and rolls it back if so; should that ROLLBACK fail too, the
+/// transaction would stay open, keeping the write lock and failing every later BEGIN. Such a
+/// connection is closed (SQLite rolls back what it had) and replaced by a new one.
+fn outside_transaction(connection: &mut Connection) -> Result<(), DbErr> {
+    if connection.is_autocommit() {
+        return Ok(());
+    }
+    let file = connection
+        .path()
+        .map(PathBuf::from)
+        .ok_or_else(|| DbErr::Custom("the message writer's connection has no file".into()))?;
+    tracing::warn!("the message writer's connection was left inside a transaction; reopening it");
+    let stale = std::mem::replace(connection, open(&file)?);
+    if let Err((_, e)) = stale.close() {
+        tracing::warn!(error = %e, "closing the message writer's old connection failed");
+    }
+    Ok(())
 }
 
 /// Runs `sql` with `params`, calling `each` with every row it returns.
@@ -870,6 +894,33 @@ mod tests {
             .add_message(NewMessage::by_author(&b, "fine"), &PushFanout::NOBODY_HERE)
             .await;
         assert!(matches!(fine, Ok(Some(_))), "{fine:?}");
+    }
+
+    #[tokio::test]
+    async fn a_transaction_left_open_by_a_failed_batch_goes_with_its_connection() {
+        let (dir, store) = temp_store().await;
+        let mut one = one_connection(&dir);
+        let a = new_room(&store, "A", &["author"]).await;
+        // As a batch whose COMMIT and then ROLLBACK failed leaves the connection: inside its
+        // transaction, holding the write lock.
+        one.execute_batch("BEGIN IMMEDIATE; UPDATE room SET name = 'never committed'")
+            .unwrap();
+
+        let answers = batch(
+            (&mut one, &store),
+            vec![(NewMessage::by_author(&a, "next"), PushFanout::NOBODY_HERE)],
+        )
+        .await;
+        assert!(matches!(answers[0], Ok(Some(_))), "{:?}", answers[0]);
+        assert!(one.is_autocommit(), "the writer is outside any transaction");
+        assert_eq!(contents(&store, &a).await, ["next"], "committed for real");
+        let room = store.room(&a).await.unwrap().expect("room");
+        assert_eq!(room.name, "A", "the transaction left open is not committed");
+        store
+            .db()
+            .execute_unprepared("UPDATE room SET name = 'B'")
+            .await
+            .expect("the write lock is free");
     }
 
     #[tokio::test]
