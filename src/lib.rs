@@ -16,7 +16,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ::http::{HeaderValue, Method};
+use ::http::HeaderValue;
 use axum::Router;
 use axum::serve::ListenerExt;
 use socketioxide::SocketIo;
@@ -27,7 +27,6 @@ use socketioxide_postgres::drivers::sqlx::sqlx_client::postgres::PgPoolOptions;
 use socketioxide_postgres::{PostgresAdapterConfig, PostgresAdapterCtr, SqlxAdapter};
 use socketioxide_redis::drivers::redis::redis_client;
 use socketioxide_redis::{RedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
-use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::{SameSite, time};
 use tower_sessions::{Expiry, SessionManagerLayer};
@@ -187,7 +186,7 @@ fn assemble<A: Adapter + DefinedAdapter>(
         store,
         presence,
     } = parts;
-    let cors = cors(&config.cors_origins)?;
+    let origins = Arc::new(http::origin::Origins::new(&config.cors_origins)?);
     let sessions = session_layer(&config, &store);
     let tin_can = tincan::TinCan::new(&config.tincan);
     let sign_in_limits =
@@ -207,8 +206,12 @@ fn assemble<A: Adapter + DefinedAdapter>(
     let router = http::router(&state)
         .layer(layer)
         .layer(tower::util::MapRequestLayer::new(detach_head))
+        .layer(axum::middleware::from_fn_with_state(
+            origins.clone(),
+            http::origin::guard,
+        ))
         .layer(sessions)
-        .layer(cors)
+        .layer(origins.cors())
         .layer(TraceLayer::new_for_http());
     Ok((App { router, state }, inits))
 }
@@ -321,25 +324,6 @@ fn push_worker(state: &AppState) -> anyhow::Result<push::worker::Worker> {
         state.push.clone(),
         push::worker::WorkerConfig::default(),
     ))
-}
-
-/// Echoes the request's origin (all, or those listed) and allows credentials: the web app polls
-/// from another origin with cookies.
-fn cors(origins: &[String]) -> anyhow::Result<CorsLayer> {
-    let allow = if origins.is_empty() {
-        AllowOrigin::mirror_request()
-    } else {
-        let list = origins
-            .iter()
-            .map(|o| HeaderValue::from_str(o.trim()))
-            .collect::<Result<Vec<_>, _>>()?;
-        AllowOrigin::list(list)
-    };
-    Ok(CorsLayer::new()
-        .allow_origin(allow)
-        .allow_credentials(true)
-        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
-        .allow_headers(AllowHeaders::mirror_request()))
 }
 
 /// Serves until SIGINT or SIGTERM. Prints `listening on ADDR` on standard output once bound.

@@ -18,6 +18,9 @@ pub enum HttpError {
     /// No valid credentials. One message for every cause, so that it reveals nothing.
     #[error("Wrong username or password, or not signed in.")]
     Unauthorized,
+    /// A socket.io request from a web origin `--cors-origins` does not list.
+    #[error("Requests from this origin are not allowed.")]
+    ForbiddenOrigin,
     /// Too many sign-in attempts from this address or for this username; try again in a minute.
     #[error("Too many sign-in attempts; try again in a minute.")]
     RateLimited,
@@ -30,6 +33,7 @@ impl HttpError {
         match self {
             Self::InvalidPayload(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::ForbiddenOrigin => StatusCode::FORBIDDEN,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -39,6 +43,7 @@ impl HttpError {
         match self {
             Self::InvalidPayload(_) => "invalid_payload",
             Self::Unauthorized => "unauthorized",
+            Self::ForbiddenOrigin => "forbidden_origin",
             Self::RateLimited => "rate_limited",
             Self::Internal(_) => "internal_error",
         }
