@@ -154,7 +154,11 @@ fn read_password() -> anyhow::Result<String> {
 async fn run(config: Config) -> anyhow::Result<()> {
     bubble::telemetry::init(&config.db.log);
     keep_large_buffers();
-    bubble::serve(config).await
+    match bubble::serve(config).await? {
+        bubble::Stopped::Drained => Ok(()),
+        // Returning would drop the runtime, which waits for every blocking task to end.
+        bubble::Stopped::CutShort => std::process::exit(1),
+    }
 }
 
 /// Large answers (a `list_rooms` of 1,000 rooms with 100 messages each is 35 MiB, copied three

@@ -1,7 +1,10 @@
-// Starting: several nodes started at once on one PostgreSQL database (replicas started together,
-// a rolling deploy bringing a migration) all come up, the migrations applied once.
+// Starting and stopping. Several nodes started at once on one PostgreSQL database (replicas
+// started together, a rolling deploy bringing a migration) all come up, the migrations applied
+// once; and shutdown on SIGTERM ends within --shutdown-timeout whatever holds it up.
 import { describe, test, afterEach } from 'node:test';
 import { execFile, spawn } from 'node:child_process';
+import { connect as tcpConnect } from 'node:net';
+import { once as onceEvent } from 'node:events';
 import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
 
@@ -96,6 +99,79 @@ describe('several nodes starting at once on one PostgreSQL database', { skip: !P
       assert.equal(await psql(db.url, 'SELECT count(*) FROM presence_node'), '3', 'each node in the new table');
     } finally {
       await db.drop();
+    }
+  });
+});
+
+/**
+ * A connection with a request whose body never comes: the server has started reading it (it
+ * answered `100 Continue`), and graceful shutdown would wait for that request forever.
+ */
+async function stalledConnection(server) {
+  const sock = tcpConnect(server.port, '127.0.0.1');
+  await onceEvent(sock, 'connect');
+  sock.setEncoding('utf8');
+  let got = '';
+  const reading = new Promise((resolve) => {
+    sock.on('data', (chunk) => {
+      got += chunk;
+      if (got.includes('100 Continue')) resolve();
+    });
+  });
+  sock.write('POST /tincan/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n' +
+    'Content-Length: 100\r\nExpect: 100-continue\r\n\r\n');
+  await within(reading, 5000, '100 Continue on the raw connection');
+  sock.write('{"username":');
+  return sock;
+}
+
+/** What the server logged, without colours. */
+const log = (server) => server.stderr.replace(/\x1b\[[0-9;]*m/g, '');
+
+/** SIGTERM; resolves with { code, signal } once the process has exited. */
+function terminate(server, ms) {
+  server.killedByUs = true;
+  server.proc.kill('SIGTERM');
+  return within(server.exited, ms, 'exit after SIGTERM');
+}
+
+describe('shutdown on SIGTERM is bounded', { timeout: 180000 }, () => {
+  afterEach(closeAll);
+
+  test('a connection stuck mid-request: exit after --shutdown-timeout, status 1, logging what was cut short', async () => {
+    const server = await startServer({ args: ['--shutdown-timeout', '1'] });
+    let stalled = null;
+    try {
+      // Nothing holding it up: a clean exit.
+      const clean = await terminate(server, 15000);
+      assert.deepEqual(clean, { code: 0, signal: null });
+      assert.doesNotMatch(log(server), /cut short/);
+
+      await server.start();
+      const sock = await connect(4, server, { transports: ['websocket'] });
+      stalled = await stalledConnection(server);
+      const disconnected = new Promise((resolve) => sock.once('disconnect', resolve));
+      const exit = await terminate(server, 20000);
+      assert.deepEqual(exit, { code: 1, signal: null });
+      assert.match(log(server), /shutdown cut short.*waiting_for="open HTTP connections to end"/);
+      await within(disconnected, 5000, 'the client hears the server go');
+    } finally {
+      stalled?.destroy();
+      await server.stop();
+    }
+  });
+
+  test('without --shutdown-timeout, shutdown is bounded all the same (10 s)', async () => {
+    const server = await startServer();
+    let stalled = null;
+    try {
+      stalled = await stalledConnection(server);
+      const exit = await terminate(server, 60000);
+      assert.deepEqual(exit, { code: 1, signal: null });
+      assert.match(log(server), /shutdown cut short.*timeout=10s/);
+    } finally {
+      stalled?.destroy();
+      await server.stop();
     }
   });
 });
