@@ -18,6 +18,9 @@ pub enum HttpError {
     /// No valid credentials. One message for every cause, so that it reveals nothing.
     #[error("Wrong username or password, or not signed in.")]
     Unauthorized,
+    /// The body is larger than the route takes.
+    #[error("The request body is too large.")]
+    PayloadTooLarge,
     /// A socket.io request from a web origin `--cors-origins` does not list.
     #[error("Requests from this origin are not allowed.")]
     ForbiddenOrigin,
@@ -33,6 +36,7 @@ impl HttpError {
         match self {
             Self::InvalidPayload(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::ForbiddenOrigin => StatusCode::FORBIDDEN,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -43,6 +47,7 @@ impl HttpError {
         match self {
             Self::InvalidPayload(_) => "invalid_payload",
             Self::Unauthorized => "unauthorized",
+            Self::PayloadTooLarge => "payload_too_large",
             Self::ForbiddenOrigin => "forbidden_origin",
             Self::RateLimited => "rate_limited",
             Self::Internal(_) => "internal_error",
@@ -62,6 +67,9 @@ impl IntoResponse for HttpError {
 
 impl From<JsonRejection> for HttpError {
     fn from(rejection: JsonRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return Self::PayloadTooLarge;
+        }
         Self::InvalidPayload(rejection.body_text())
     }
 }
