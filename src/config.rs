@@ -82,6 +82,17 @@ pub struct Config {
     )]
     pub log_message_text: bool,
 
+    /// How long shutdown (on SIGTERM or SIGINT) may take: leaving the cluster, closing the
+    /// sockets, finishing open requests and the pushes in flight. Past it the process exits
+    /// anyway (status 1), logging what was cut short. Seconds (`10`) or a duration (`1m`).
+    #[arg(
+        long,
+        env = "BUBBLE_SHUTDOWN_TIMEOUT",
+        default_value = "10s",
+        value_parser = parse_wait
+    )]
+    pub shutdown_timeout: Duration,
+
     #[command(flatten)]
     pub push: PushArgs,
 
@@ -256,6 +267,25 @@ pub fn parse_ttl(s: &str) -> Result<Duration, String> {
             .map(Duration::from_secs)
             .ok_or_else(bad);
     }
+    duration_secs(s).map(Duration::from_secs).ok_or_else(bad)
+}
+
+/// A wait: a whole number of seconds, or a duration like [`parse_ttl`]'s (`90s`, `2m`). Zero is
+/// refused.
+pub fn parse_wait(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let bad = || format!("`{s}` is not a number of seconds or a duration like 10s, 2m");
+    if let Ok(secs) = s.parse::<u64>() {
+        return (secs > 0)
+            .then(|| Duration::from_secs(secs))
+            .ok_or_else(bad);
+    }
+    duration_secs(s).map(Duration::from_secs).ok_or_else(bad)
+}
+
+/// The seconds of a duration made of numbers with the units `s`, `m`, `h`, `d` and `w`; `None`
+/// for anything else, or zero.
+fn duration_secs(s: &str) -> Option<u64> {
     let mut total: u64 = 0;
     let mut number = String::new();
     for c in s.chars().filter(|c| !c.is_whitespace()) {
@@ -269,19 +299,15 @@ pub fn parse_ttl(s: &str) -> Result<Duration, String> {
             'h' => 3_600,
             'd' => 86_400,
             'w' => 604_800,
-            _ => return Err(bad()),
+            _ => return None,
         };
-        let n: u64 = number.parse().map_err(|_| bad())?;
+        let n: u64 = number.parse().ok()?;
         number.clear();
         total = n
             .checked_mul(unit)
-            .and_then(|secs| total.checked_add(secs))
-            .ok_or_else(bad)?;
+            .and_then(|secs| total.checked_add(secs))?;
     }
-    if !number.is_empty() || total == 0 {
-        return Err(bad());
-    }
-    Ok(Duration::from_secs(total))
+    (number.is_empty() && total > 0).then_some(total)
 }
 
 #[cfg(test)]
@@ -299,6 +325,17 @@ mod tests {
         assert_eq!(parse_ttl("45s"), Ok(Duration::from_secs(45)));
         for bad in ["", "0", "0s", "d", "1x", "1.5d", "-1", "h12", "12h5"] {
             assert!(parse_ttl(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn waits() {
+        assert_eq!(parse_wait("10"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_wait("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_wait("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_wait("1m30s"), Ok(Duration::from_secs(90)));
+        for bad in ["", "0", "0s", "s", "1x", "1.5", "-1", "10ms"] {
+            assert!(parse_wait(bad).is_err(), "{bad:?}");
         }
     }
 }

@@ -17,7 +17,7 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ::http::{HeaderValue, Method};
+use ::http::HeaderValue;
 use axum::Router;
 use axum::serve::ListenerExt;
 use socketioxide::SocketIo;
@@ -29,7 +29,6 @@ use socketioxide_postgres::{PostgresAdapterConfig, PostgresAdapterCtr, SqlxAdapt
 use socketioxide_redis::drivers::redis::redis_client;
 use socketioxide_redis::{RedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::{SameSite, time};
 use tower_sessions::{Expiry, SessionManagerLayer};
@@ -66,8 +65,6 @@ pub const SESSION_COOKIE: &str = "bubble_session";
 const SESSION_INACTIVITY: time::Duration = time::Duration::days(7);
 /// How often expired sessions and API tokens are deleted.
 const SWEEP_EVERY: Duration = Duration::from_secs(5 * 60);
-/// How long shutdown waits for the push worker to settle the pushes it is sending.
-const PUSH_DRAIN: Duration = Duration::from_secs(10);
 
 /// What every handler shares.
 pub struct AppState {
@@ -189,7 +186,7 @@ fn assemble<A: Adapter + DefinedAdapter>(
         store,
         presence,
     } = parts;
-    let cors = cors(&config.cors_origins)?;
+    let origins = Arc::new(http::origin::Origins::new(&config.cors_origins)?);
     let sessions = session_layer(&config, &store);
     let tin_can = tincan::TinCan::new(&config.tincan);
     let sign_in_limits =
@@ -209,9 +206,13 @@ fn assemble<A: Adapter + DefinedAdapter>(
     let router = http::router(&state)
         .layer(layer)
         .layer(tower::util::MapRequestLayer::new(detach_head))
+        .layer(axum::middleware::from_fn_with_state(
+            origins.clone(),
+            http::origin::guard,
+        ))
         .layer(sessions)
         .layer(CatchPanicLayer::custom(http::panicked))
-        .layer(cors)
+        .layer(origins.cors())
         .layer(TraceLayer::new_for_http().make_span_with(request_span));
     Ok((App { router, state }, inits))
 }
@@ -332,31 +333,30 @@ fn push_worker(state: &AppState) -> anyhow::Result<push::worker::Worker> {
     ))
 }
 
-/// Echoes the request's origin (all, or those listed) and allows credentials: the web app polls
-/// from another origin with cookies.
-fn cors(origins: &[String]) -> anyhow::Result<CorsLayer> {
-    let allow = if origins.is_empty() {
-        AllowOrigin::mirror_request()
-    } else {
-        let list = origins
-            .iter()
-            .map(|o| HeaderValue::from_str(o.trim()))
-            .collect::<Result<Vec<_>, _>>()?;
-        AllowOrigin::list(list)
-    };
-    Ok(CorsLayer::new()
-        .allow_origin(allow)
-        .allow_credentials(true)
-        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
-        .allow_headers(AllowHeaders::mirror_request()))
+/// How [`serve`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// Shutdown finished within `--shutdown-timeout`.
+    Drained,
+    /// `--shutdown-timeout` ran out (logged with what was still going on). Tasks may be left
+    /// running, blocking ones among them: the process should exit without waiting for them.
+    CutShort,
 }
 
 /// Serves until SIGINT or SIGTERM. Prints `listening on ADDR` on standard output once bound.
-pub async fn serve(config: Config) -> anyhow::Result<()> {
+///
+/// Shutdown leaves the cluster, closes the sockets, waits for open HTTP connections to end and
+/// lets the push worker settle what it is sending, all within `--shutdown-timeout` of the
+/// signal, whatever the peers, clients or databases do: past it, [`Stopped::CutShort`].
+pub async fn serve(config: Config) -> anyhow::Result<Stopped> {
     let addr = config.addr;
+    let shutdown_timeout = config.shutdown_timeout;
     let app = build(config).await?;
     let worker = push_worker(&app.state)?;
     let listener = tokio::net::TcpListener::bind(addr).await?;
+    // Caught from before the address is announced, so that whoever starts this process may stop
+    // it gracefully as soon as it is listening.
+    let signalled = shutdown_signal()?;
     // Standard output may be a pipe nobody reads any more: the line is for whoever is there.
     let _ = writeln!(std::io::stdout(), "listening on {}", listener.local_addr()?);
     tracing::info!(addr = %listener.local_addr()?, "serving");
@@ -389,50 +389,78 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             tracing::debug!(error = %e, "TCP_NODELAY not set");
         }
     });
+    // What shutdown is waiting for; empty until it begins.
+    let (waiting_for, mut stage) = tokio::sync::watch::channel("");
     let served = axum::serve(listener, router)
         .with_graceful_shutdown(async move {
-            shutdown_signal().await;
+            signalled.await;
             tracing::info!("shutting down");
             // Leave the cluster first, while the adapter still links the nodes: the rooms of
             // this node's sockets hear them go.
+            waiting_for.send_replace("leaving the cluster");
             let _ = leave_cluster.send(true);
             if let Some(liveness) = liveness {
                 let _ = liveness.await;
             }
+            waiting_for.send_replace("closing the sockets");
             io.close().await;
+            waiting_for.send_replace("open HTTP connections to end");
         })
-        .await;
+        .into_future();
+    let mut served = std::pin::pin!(served);
+    let began = tokio::select! {
+        served = &mut served => {
+            served?;
+            None
+        }
+        _ = stage.wait_for(|stage| !stage.is_empty()) => Some(tokio::time::Instant::now()),
+    };
+    let deadline = began.unwrap_or_else(tokio::time::Instant::now) + shutdown_timeout;
+    if began.is_some() {
+        match tokio::time::timeout_at(deadline, &mut served).await {
+            Ok(served) => served?,
+            Err(_) => {
+                tracing::warn!(
+                    timeout = ?shutdown_timeout,
+                    waiting_for = *stage.borrow(),
+                    "shutdown cut short: exiting without waiting any longer"
+                );
+                return Ok(Stopped::CutShort);
+            }
+        }
+    }
     sweeper.abort();
     // Let the pushes in flight finish, so that a restart does not send them again.
     let _ = stop_pushing.send(true);
-    if tokio::time::timeout(PUSH_DRAIN, pusher).await.is_err() {
+    if tokio::time::timeout_at(deadline, pusher).await.is_err() {
         tracing::warn!(
-            "push worker still sending at shutdown; its pushes go out after the restart"
+            timeout = ?shutdown_timeout,
+            "shutdown cut short: push worker still sending; its pushes go out after the restart"
         );
+        return Ok(Stopped::CutShort);
     }
-    served?;
-    Ok(())
+    Ok(Stopped::Drained)
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// SIGINT and SIGTERM, caught from this call on (until then they end the process at once); the
+/// future resolves at the first of them.
+fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut terminate = signal(SignalKind::terminate())?;
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
+        })
     }
     #[cfg(not(unix))]
     {
-        let _ = ctrl_c.await;
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
     }
 }

@@ -193,9 +193,17 @@ fn read_password() -> anyhow::Result<String> {
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
-    let _log = bubble::telemetry::init(&config.db.log, config.log_message_text);
+    let log = bubble::telemetry::init(&config.db.log, config.log_message_text);
     keep_large_buffers();
-    bubble::serve(config).await
+    match bubble::serve(config).await? {
+        bubble::Stopped::Drained => Ok(()),
+        // Returning would drop the runtime, which waits for every blocking task to end. The
+        // log's lines still queued (what was cut short) are written out first.
+        bubble::Stopped::CutShort => {
+            drop(log);
+            std::process::exit(1)
+        }
+    }
 }
 
 /// Large answers (a `list_rooms` of 1,000 rooms with 100 messages each is 35 MiB, copied three

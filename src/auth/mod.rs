@@ -53,7 +53,8 @@ pub async fn counsellor_for_session(
 /// The counsellor behind a `/counsellor` handshake, from the first of these that names a valid
 /// account: `auth_token` (socket.io-client 3+ `auth: { token }`), an `Authorization: Bearer`
 /// header, then the session cookie (the session layer runs outside socket.io, so the handshake
-/// request carries the [`Session`]). A stale token does not hide a good cookie.
+/// request carries the [`Session`], unless it came from an origin that may not use the cookie:
+/// see [`crate::http::origin`]). A stale token does not hide a good cookie.
 pub async fn counsellor_for_handshake(
     app: &AppState,
     parts: &Parts,

@@ -21,6 +21,12 @@ pub enum HttpError {
     /// No valid credentials. One message for every cause, so that it reveals nothing.
     #[error("Wrong username or password, or not signed in.")]
     Unauthorized,
+    /// The body is larger than the route takes.
+    #[error("The request body is too large.")]
+    PayloadTooLarge,
+    /// A socket.io request from a web origin `--cors-origins` does not list.
+    #[error("Requests from this origin are not allowed.")]
+    ForbiddenOrigin,
     /// Too many sign-in attempts from this address or for this username; try again in a minute.
     #[error("Too many sign-in attempts; try again in a minute.")]
     RateLimited,
@@ -33,6 +39,8 @@ impl HttpError {
         match self {
             Self::InvalidPayload(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::ForbiddenOrigin => StatusCode::FORBIDDEN,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -42,6 +50,8 @@ impl HttpError {
         match self {
             Self::InvalidPayload(_) => "invalid_payload",
             Self::Unauthorized => "unauthorized",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::ForbiddenOrigin => "forbidden_origin",
             Self::RateLimited => "rate_limited",
             Self::Internal(_) => "internal_error",
         }
@@ -67,6 +77,9 @@ pub fn panicked(panic: Box<dyn Any + Send + 'static>) -> Response {
 
 impl From<JsonRejection> for HttpError {
     fn from(rejection: JsonRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return Self::PayloadTooLarge;
+        }
         Self::InvalidPayload(rejection.body_text())
     }
 }

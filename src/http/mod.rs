@@ -3,7 +3,8 @@
 //! - [`auth`]: counsellor sign-in, `me` and sign-out, over the session cookie or an API token;
 //! - TinCan accounts (`/tincan/register`, `/tincan/login`, `/tincan/logout`) live with their
 //!   protocol in [`crate::tincan`];
-//! - [`error`]: the one error type of every route, as status and `{ code, message }`.
+//! - [`error`]: the one error type of every route, as status and `{ code, message }`;
+//! - [`origin`]: which web origins may call, CORS, and the origin check of socket.io requests.
 use std::sync::Arc;
 
 use axum::routing::get;
@@ -14,6 +15,7 @@ use crate::AppState;
 
 mod auth;
 mod error;
+pub mod origin;
 
 pub use error::{HttpError, panicked};
 

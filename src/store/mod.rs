@@ -4,7 +4,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, Database, DatabaseBackend, DatabaseConnection, DbErr};
 
@@ -16,6 +15,7 @@ mod checkpoint;
 mod counsellors;
 mod issues;
 mod messages;
+mod migrate;
 mod people;
 mod pool;
 mod presence;
@@ -53,11 +53,12 @@ pub struct Store {
 }
 
 impl Store {
-    /// Connects (see [`options`]) and brings the schema up to date. On SQLite, also starts the
-    /// writer that stores new messages (see [`writer`]), on a connection of its own.
+    /// Connects (see [`options`]) and brings the schema up to date (see [`migrate`]). On SQLite,
+    /// also starts the writer that stores new messages (see [`writer`]), on a connection of its
+    /// own.
     pub async fn connect(args: &DatabaseArgs) -> Result<Self, DbErr> {
         let db = Database::connect(options(args, args.db_connections.max(2))).await?;
-        Migrator::up(&db, None).await?;
+        migrate::up(args, &db).await?;
         let recent = Arc::<recent::RecentCache>::default();
         let writer = match db.get_database_backend() {
             DatabaseBackend::Sqlite => match sqlite_file(&args.database_url) {

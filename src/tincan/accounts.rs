@@ -46,9 +46,13 @@ struct LoggedIn {
     user: UserView,
 }
 
-/// The JSON body as request fields: not JSON, or not an object, is `invalid_payload`.
+/// The JSON body as request fields: not JSON, or not an object, is `invalid_payload`; a body over
+/// the size limit is `payload_too_large`.
 fn body_fields(body: Result<Json<Value>, JsonRejection>) -> Result<Fields, TinCanError> {
-    let Json(body) = body.map_err(|e| TinCanError::invalid("body", e.body_text()))?;
+    let Json(body) = body.map_err(|e| match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => TinCanError::PayloadTooLarge,
+        _ => TinCanError::invalid("body", e.body_text()),
+    })?;
     if !body.is_object() {
         return Err(TinCanError::invalid(
             "body",

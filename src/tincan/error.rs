@@ -19,6 +19,9 @@ pub enum TinCanError {
         field: &'static str,
         message: String,
     },
+    /// An HTTP body larger than the route takes.
+    #[error("The request body is too large.")]
+    PayloadTooLarge,
     /// No valid token, or wrong credentials: one message for every cause.
     #[error("Wrong username or password, or not signed in.")]
     Unauthorized,
@@ -54,6 +57,7 @@ impl TinCanError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::InvalidPayload { .. } => "invalid_payload",
+            Self::PayloadTooLarge => "payload_too_large",
             Self::Unauthorized => "unauthorized",
             Self::NotFound(_) => "not_found",
             Self::Forbidden(_) => "forbidden",
@@ -69,6 +73,7 @@ impl TinCanError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::InvalidPayload { .. } => StatusCode::BAD_REQUEST,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
@@ -146,6 +151,7 @@ mod tests {
             serde_json::json!({ "code": "not_found", "message": "No group with that id." })
         );
         for (e, code, status) in [
+            (TinCanError::PayloadTooLarge, "payload_too_large", 413),
             (TinCanError::Unauthorized, "unauthorized", 401),
             (TinCanError::Forbidden("no"), "forbidden", 403),
             (TinCanError::Conflict("taken"), "conflict", 409),
