@@ -191,8 +191,8 @@ impl<A: Adapter> FromMessageParts<A> for Queued {
             return Ok(Queued);
         };
         let Ok(ack) = AckSender::from_message_parts(s, v, ack_id);
-        let ack = Ack::new(ack);
         let socket = SocketRef::from(s.clone());
+        let ack = Ack::new(socket.clone(), ack, *ack_id);
         if inbox.lock().events >= inbox.0.limit {
             (inbox.0.overflow)(&socket, &event, ack);
             return Ok(Queued);

@@ -5,6 +5,7 @@
 //! - [`auth`]: counsellor accounts' passwords and sign-in checks;
 //! - [`bubble`]: the Bubble protocol on `/` (events, payloads, error codes);
 //! - [`inbox`]: every socket's events handled in order; [`wire`]: JSON every client reads;
+//! - [`outflow`]: what a socket has waiting to be sent, bounded in bytes;
 //! - [`tincan`]: the TinCan protocol on `/tincan` and its accounts over HTTP;
 //! - [`store`]: the only code that talks to the database;
 //! - [`presence`]: who is connected where, in memory or shared by the nodes of a cluster;
@@ -39,6 +40,7 @@ pub mod cluster;
 pub mod config;
 pub mod http;
 pub mod inbox;
+pub mod outflow;
 pub mod presence;
 pub mod push;
 pub mod sio;
@@ -81,6 +83,8 @@ pub struct AppState {
     pub tincan: tincan::TinCan,
     /// Rings the push worker when messages queue pushes; holds the push counters.
     pub push: Arc<push::PushQueue>,
+    /// The connections the server accepted, and what each has waiting to be written.
+    pub lines: outflow::Lines,
 }
 
 /// The application, ready to be served.
@@ -192,6 +196,8 @@ fn assemble<A: Adapter + DefinedAdapter>(
     let tin_can = tincan::TinCan::new(&config.tincan);
     let sign_in_limits =
         auth::rate_limit::LoginLimits::new(config.auth_login_per_ip, config.auth_login_per_user);
+    let lines = outflow::Lines::new(config.max_socket_buffer);
+    let upgrades = lines.clone();
     let state = Arc::new(AppState {
         config,
         store,
@@ -201,11 +207,18 @@ fn assemble<A: Adapter + DefinedAdapter>(
         io: Arc::new(io.clone()),
         tincan: tin_can,
         push: Arc::default(),
+        lines,
     });
     let mut inits = bubble::register(&state, &io);
     inits.push(tincan::register(&state, &io));
     let router = http::router(&state)
         .layer(layer)
+        .layer(tower::util::MapRequestLayer::new(
+            move |req: ::http::Request<axum::body::Body>| {
+                upgrades.note_upgrade(&req);
+                req
+            },
+        ))
         .layer(tower::util::MapRequestLayer::new(detach_head))
         .layer(sessions)
         .layer(cors)
@@ -347,7 +360,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let addr = config.addr;
     let app = build(config).await?;
     let worker = push_worker(&app.state)?;
-    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let listener = app
+        .state
+        .lines
+        .listener(tokio::net::TcpListener::bind(addr).await?);
     println!("listening on {}", listener.local_addr()?);
     tracing::info!(addr = %listener.local_addr()?, "serving");
     let io = app.state.io.clone();
@@ -375,7 +391,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     // Small frames go out at once: without TCP_NODELAY a frame written while the previous one
     // is unacknowledged waits for the peer's delayed ACK (40 ms on Linux).
     let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
+        if let Err(e) = tcp.stream().set_nodelay(true) {
             tracing::debug!(error = %e, "TCP_NODELAY not set");
         }
     });

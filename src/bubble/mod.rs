@@ -110,6 +110,7 @@ async fn accept<A: Adapter>(
         }
     };
     let limit = app.config.max_queued_events;
+    crate::outflow::attach(&s, &app.lines);
     let served = Connected {
         app,
         conn: Conn { ns, sid: s.id },

@@ -20,6 +20,7 @@ pub use error::HttpError;
 pub fn router(state: &Arc<AppState>) -> Router {
     Router::new()
         .route("/health", get(health))
+        .route("/stats", get(stats))
         .merge(auth::routes(state))
         .merge(crate::tincan::routes(state))
 }
@@ -27,4 +28,9 @@ pub fn router(state: &Arc<AppState>) -> Router {
 /// Liveness for load balancers and tests.
 async fn health() -> Json<Value> {
     Json(json!({ "status": "ok" }))
+}
+
+/// Counters for operators: sockets disconnected because their output fell behind.
+async fn stats() -> Json<Value> {
+    Json(json!({ "socketsFellBehind": crate::outflow::fell_behind() }))
 }
