@@ -11,6 +11,10 @@
 //! handled by a task that exists only while there is something to do: it is started by the job
 //! that finds the inbox idle and ends when the inbox is empty, so an idle socket holds no task
 //! of its own, only its inbox and what its namespace keeps about it.
+//!
+//! A request whose answer makes the answer to an earlier one still waiting out of date
+//! (`list_rooms`) takes that one's place, and its acknowledgement, so that a socket that is
+//! behind is not answered the same many times over ([`Served::answer_key`]).
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::future::Future;
@@ -53,6 +57,13 @@ pub type Handled<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 /// passed with every job.
 pub trait Served: Send + Sync + 'static {
     fn handle(&self, socket: SockRef, job: Job) -> Handled<'_>;
+
+    /// What a request's answer is, for requests whose answer makes any earlier answer to the
+    /// same request out of date (`list_rooms`): two requests with the same key are answered
+    /// once, see [`Inbox::supersede`]. `None` (the default) for every other request.
+    fn answer_key(&self, _event: &str, _data: &Value) -> Option<String> {
+        None
+    }
 }
 
 /// A socket's inbox, kept in its extensions.
@@ -88,11 +99,40 @@ impl Inbox {
     /// Queues a job; starts the task that handles them if the socket is connected and none runs.
     fn push<A: Adapter>(&self, s: &SocketRef<A>, job: Job) {
         let mut state = self.lock();
+        let job = self.supersede(&mut state, job);
         if let Job::Event { .. } = job {
             state.events += 1;
         }
         state.jobs.push_back(job);
         self.start(s, &mut state);
+    }
+
+    /// Takes out of the inbox a waiting request that `job` makes out of date (one with the same
+    /// [`Served::answer_key`]), and gives its acknowledgement to `job`: a socket that asks again
+    /// before it was answered is answered once, with what is true when `job` is handled, and
+    /// every acknowledgement it asked for is still called. At most one such request waits.
+    fn supersede(&self, state: &mut State, job: Job) -> Job {
+        let Job::Event { event, data, ack } = job else {
+            return job;
+        };
+        let served = &self.0.served;
+        let Some(key) = served.answer_key(&event, &data) else {
+            return Job::Event { event, data, ack };
+        };
+        let earlier = state.jobs.iter().position(|waiting| match waiting {
+            Job::Event { event, data, .. } => {
+                served.answer_key(event, data).as_deref() == Some(key.as_str())
+            }
+            _ => false,
+        });
+        let ack = match earlier.and_then(|i| state.jobs.remove(i)) {
+            Some(Job::Event { ack: first, .. }) => {
+                state.events -= 1;
+                first.and(ack)
+            }
+            _ => ack,
+        };
+        Job::Event { event, data, ack }
     }
 
     fn start<A: Adapter>(&self, s: &SocketRef<A>, state: &mut State) {

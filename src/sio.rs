@@ -179,7 +179,8 @@ impl<A: Adapter> Io for SocketIo<A> {
     }
 }
 
-/// An event's acknowledgement, if the client asked for one.
+/// An event's acknowledgement, if the client asked for one; or the acknowledgements of several
+/// requests answered at once (see [`Ack::and`]).
 pub struct Ack(Box<dyn FnOnce(&Json) + Send>);
 
 impl Ack {
@@ -196,6 +197,14 @@ impl Ack {
     /// No acknowledgement: the client did not ask for one.
     pub fn none() -> Self {
         Self(Box::new(|_| {}))
+    }
+
+    /// Both acknowledgements, `self`'s first, with the same payload.
+    pub fn and(self, then: Ack) -> Self {
+        Self(Box::new(move |payload| {
+            (self.0)(payload);
+            (then.0)(payload);
+        }))
     }
 
     pub fn send(self, payload: &Json) {

@@ -185,6 +185,19 @@ impl Served for Connected {
             }
         })
     }
+
+    /// `list_rooms` and `my_rooms` take no arguments and `view_room` only its room: a later
+    /// request of the same makes the answer to an earlier one out of date.
+    fn answer_key(&self, event: &str, data: &Value) -> Option<String> {
+        match event {
+            "list_rooms" | "my_rooms" => Some(event.to_owned()),
+            "view_room" => {
+                let room = data.get("roomId").map(Value::to_string).unwrap_or_default();
+                Some(format!("view_room {room}"))
+            }
+            _ => None,
+        }
+    }
 }
 
 /// What the sender gets back on success: an event, also used as the acknowledgement.

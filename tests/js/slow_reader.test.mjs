@@ -112,6 +112,25 @@ function ackIds(texts) {
   return ids;
 }
 
+/** 50 list_rooms sent while a create_room is being handled: one answer, 50 acks. */
+async function answeredOnce(server) {
+  const sock = await connect(4, server, { transports: ['websocket'] });
+  const events = [];
+  sock.on('list_rooms', (rooms) => events.push(rooms));
+  const created = new Promise((res) => sock.emit('create_room', { roomName: 'keeps the inbox busy' }, res));
+  const acks = [];
+  for (let i = 0; i < 50; i++) acks.push(new Promise((res) => sock.emit('list_rooms', {}, res)));
+  const room = await within(created, 5000, 'create_room ack');
+  const answers = await within(Promise.all(acks), 10000, 'every list_rooms ack');
+  await sleep(300);
+  assert.ok(events.length >= 1 && events.length < 50, `${events.length} list_rooms events for 50 requests`);
+  for (const answer of answers) {
+    assert.ok(Array.isArray(answer), `ack ${JSON.stringify(answer).slice(0, 200)}`);
+    assert.ok(answer.some((r) => r.roomId === room.roomId), 'the answer is as of after create_room');
+  }
+  assert.deepEqual(events.at(-1), answers.at(-1), 'the event and the acks carry the same answer');
+}
+
 describe('slow readers', { timeout: 240000 }, () => {
   let server;
   before(async () => { server = await startServer(); });
@@ -173,6 +192,16 @@ describe('slow readers', { timeout: 240000 }, () => {
     // Memory is given back once the reader is gone.
     await waitUntil(() => rss(server) < before + 64 * MiB, 15000,
       `RSS back near ${(before / MiB).toFixed(0)} MiB (now ${(rss(server) / MiB).toFixed(0)} MiB)`);
+  });
+
+  test('list_rooms asked again before it was answered is answered once, and every ack is called', async () => {
+    // A server of its own: the rooms of the other tests would make 50 answers too many to wait.
+    const own = await startServer();
+    try {
+      await answeredOnce(own);
+    } finally {
+      await own.stop();
+    }
   });
 
   test('a websocket burst of acked requests: every request is answered, or the socket is closed', async (t) => {
