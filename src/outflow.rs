@@ -51,6 +51,10 @@ const DISCONNECT_RETRY: Duration = Duration::from_millis(100);
 /// for the socket's queued packets to be dropped.
 const TRIM_AFTER: Duration = Duration::from_secs(1);
 
+/// A connection that read this much in all may have grown a large read buffer: when it closes,
+/// the allocator is asked to give free memory back.
+const LARGE_READ: u64 = 256 * 1024;
+
 /// Sockets disconnected because they fell behind, since the start.
 static FELL_BEHIND: AtomicU64 = AtomicU64::new(0);
 
@@ -141,6 +145,7 @@ impl Lines {
 pub struct Meter {
     peer: SocketAddr,
     written: AtomicU64,
+    read: AtomicU64,
     shut: AtomicBool,
     /// The tasks waiting to read or write, woken when the connection is shut.
     waiting: Mutex<[Option<Waker>; 2]>,
@@ -165,6 +170,7 @@ impl Meter {
         Self {
             peer,
             written: AtomicU64::new(0),
+            read: AtomicU64::new(0),
             shut: AtomicBool::new(false),
             waiting: Mutex::new([None, None]),
             pending: Mutex::default(),
@@ -287,10 +293,17 @@ impl Metered {
 impl Drop for Metered {
     fn drop(&mut self) {
         let session = self.meter.lock_session().take();
-        let mut open = self.lines.lock();
-        open.by_peer.remove(&self.meter.peer);
-        if let Some(sid) = session {
-            open.by_session.remove(&sid);
+        {
+            let mut open = self.lines.lock();
+            open.by_peer.remove(&self.meter.peer);
+            if let Some(sid) = session {
+                open.by_session.remove(&sid);
+            }
+        }
+        // Its read buffer may have grown to a large packet's size (up to --max-payload), and
+        // a client that stalls inside one holds it until the heartbeat closes the connection.
+        if self.meter.read.load(Ordering::Relaxed) >= LARGE_READ {
+            trim_soon();
         }
     }
 }
@@ -304,7 +317,13 @@ impl AsyncRead for Metered {
         if self.meter.is_shut(cx, READER) {
             return Poll::Ready(Err(shut_error()));
         }
-        Pin::new(&mut self.stream).poll_read(cx, buf)
+        let before = buf.filled().len();
+        let read = Pin::new(&mut self.stream).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = read {
+            let n = buf.filled().len().saturating_sub(before);
+            self.meter.read.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        read
     }
 }
 

@@ -1,8 +1,8 @@
-// Clients that ask for more than they read. A socket's output is bounded in bytes: one that falls
-// behind is disconnected (and counted in /stats), the server's memory stays bounded and comes
-// back, other clients keep working, and no request is left unanswered on a socket that stays
-// open. Raw clients (a websocket over node:net, HTTP long-polling over fetch) so that not reading
-// is really not reading.
+// Clients that ask for more than they read, or stall inside what they send. A socket's output is
+// bounded in bytes: one that falls behind is disconnected (and counted in /stats), the server's
+// memory stays bounded and comes back, other clients keep working, and no request is left
+// unanswered on a socket that stays open. Raw clients (a websocket over node:net, HTTP
+// long-polling over fetch), so that not reading is really not reading.
 import { describe, test, before, after, afterEach } from 'node:test';
 import net from 'node:net';
 import { readFileSync } from 'node:fs';
@@ -131,6 +131,41 @@ async function answeredOnce(server) {
   assert.deepEqual(events.at(-1), answers.at(-1), 'the event and the acks carry the same answer');
 }
 
+/**
+ * 100 websockets stall inside a 2 MiB packet each (1.7 MiB of it sent), then go: what they held
+ * is bounded by the packet limit and given back.
+ */
+async function stalledInbound(server, t) {
+  const before = rss(server);
+  const socks = [];
+  for (let i = 0; i < 100; i++) {
+    const sock = net.connect(server.port, '127.0.0.1');
+    sock.on('error', () => {});
+    const key = randomBytes(16).toString('base64');
+    sock.write(`GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: 127.0.0.1:${server.port}\r\n` +
+      `Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+    socks.push(sock);
+  }
+  const len = 2 * MiB - 100;
+  const header = Buffer.alloc(14); // FIN, text, masked (with a zero mask), 64-bit length
+  header[0] = 0x81;
+  header[1] = 0x80 | 127;
+  header.writeBigUInt64BE(BigInt(len), 2);
+  const part = Buffer.concat([header, Buffer.alloc(Math.floor(1.7 * MiB), 0x61)]);
+  await Promise.all(socks.map((sock) => new Promise((res) => sock.write(part, res))));
+  let held = 0;
+  await waitUntil(() => { held = rss(server) - before; return held > 100 * MiB; }, 10000).catch(() => {});
+  t.diagnostic(`RSS ${(before / MiB).toFixed(0)} MiB before, +${(held / MiB).toFixed(0)} MiB with 100 stalled packets`);
+  assert.ok(held < 100 * 4 * MiB, `stalled packets hold ${(held / MiB).toFixed(0)} MiB`);
+  for (const sock of socks) sock.destroy();
+  let after = 0;
+  await waitUntil(() => { after = rss(server) - before; return after < 64 * MiB; }, 10000).catch(() => {});
+  t.diagnostic(`+${(after / MiB).toFixed(0)} MiB once they are gone`);
+  assert.ok(after < 64 * MiB, `${(after / MiB).toFixed(0)} MiB still held after the stalled sockets went`);
+  const health = await fetch(`${server.url}/health`);
+  assert.equal(health.status, 200);
+}
+
 describe('slow readers', { timeout: 240000 }, () => {
   let server;
   before(async () => { server = await startServer(); });
@@ -199,6 +234,15 @@ describe('slow readers', { timeout: 240000 }, () => {
     const own = await startServer();
     try {
       await answeredOnce(own);
+    } finally {
+      await own.stop();
+    }
+  });
+
+  test('websockets stalled inside a large packet hold at most the packet limit, given back when they go', async (t) => {
+    const own = await startServer();
+    try {
+      await stalledInbound(own, t);
     } finally {
       await own.stop();
     }
