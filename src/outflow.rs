@@ -27,6 +27,10 @@
 //! client sees as a transport error (it reconnects by itself, which a socket.io disconnect
 //! would not make it do). Without a metered connection it is disconnected from its namespace
 //! as soon as its channel has room for that packet. Either way nothing more is sent to it.
+//!
+//! glibc keeps large freed buffers in its heaps (see `main.rs`), so the allocator is asked to
+//! give free memory back a second after a socket fell behind, and after a connection that read
+//! a large packet closed.
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
