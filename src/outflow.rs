@@ -135,13 +135,16 @@ impl Lines {
             return;
         };
         let mut open = self.lock();
-        let Some(meter) = open.by_peer.get(peer).cloned() else {
+        let Some(meter) = open.by_peer.get(peer).and_then(Weak::upgrade) else {
             return;
         };
-        if let Some(meter) = meter.upgrade() {
-            *meter.lock_session() = Some(sid.to_owned());
+        // One session per connection is known: a connection that asks again (a refused
+        // upgrade, say) replaces the one it named before.
+        if let Some(before) = meter.lock_session().replace(sid.to_owned()) {
+            open.by_session.remove(&before);
         }
-        open.by_session.insert(sid.to_owned(), meter);
+        open.by_session
+            .insert(sid.to_owned(), Arc::downgrade(&meter));
     }
 }
 
@@ -506,7 +509,8 @@ fn trim_soon() {
     tokio::spawn(async {
         tokio::time::sleep(TRIM_AFTER).await;
         PLANNED.store(false, Ordering::SeqCst);
-        trim();
+        // It walks every heap: not on a worker thread.
+        let _ = tokio::task::spawn_blocking(trim).await;
     });
 }
 
@@ -547,6 +551,30 @@ mod tests {
         wrote(&meter, 500);
         assert!(meter.take(10, 0, 100));
         assert!(!meter.take(10, 0, 100));
+    }
+
+    #[test]
+    fn a_connection_is_known_by_the_one_session_it_upgraded_last() {
+        let lines = Lines::new(100);
+        let meter = Arc::new(meter());
+        lines
+            .lock()
+            .by_peer
+            .insert(meter.peer, Arc::downgrade(&meter));
+        let upgrade = |query: &str| {
+            let mut req = http::Request::get(format!("/socket.io/?{query}"))
+                .body(())
+                .unwrap();
+            req.extensions_mut().insert(ConnectInfo(meter.peer));
+            lines.note_upgrade(&req);
+        };
+        upgrade("EIO=4&transport=polling&sid=a");
+        assert!(lines.by_session("a").is_none());
+        upgrade("EIO=4&transport=websocket&sid=a");
+        upgrade("EIO=4&transport=websocket&sid=b");
+        assert!(lines.by_session("a").is_none());
+        assert!(Arc::ptr_eq(&lines.by_session("b").unwrap(), &meter));
+        assert_eq!(lines.lock().by_session.len(), 1);
     }
 
     #[test]
