@@ -59,14 +59,6 @@ const TRIM_AFTER: Duration = Duration::from_secs(1);
 /// the allocator is asked to give free memory back.
 const LARGE_READ: u64 = 256 * 1024;
 
-/// Sockets disconnected because they fell behind, since the start.
-static FELL_BEHIND: AtomicU64 = AtomicU64::new(0);
-
-/// Sockets disconnected because they fell behind, since the start.
-pub fn fell_behind() -> u64 {
-    FELL_BEHIND.load(Ordering::Relaxed)
-}
-
 /// Every metered connection of one server, by the client's address (unique among open TCP
 /// connections to one listener), and the bound on what each may have waiting.
 #[derive(Clone)]
@@ -74,6 +66,7 @@ pub struct Lines {
     /// Most bytes of payload one connection may have handed to it and not yet written.
     pub budget: u64,
     open: Arc<Mutex<Open>>,
+    fell_behind: Arc<AtomicU64>,
 }
 
 #[derive(Default)]
@@ -88,7 +81,13 @@ impl Lines {
         Self {
             budget,
             open: Arc::default(),
+            fell_behind: Arc::default(),
         }
+    }
+
+    /// Sockets disconnected because they fell behind, since the start.
+    pub fn fell_behind(&self) -> u64 {
+        self.fell_behind.load(Ordering::Relaxed)
     }
 
     fn lock(&self) -> MutexGuard<'_, Open> {
@@ -423,7 +422,7 @@ impl Outflow {
         if self.behind.swap(true, Ordering::SeqCst) {
             return;
         }
-        FELL_BEHIND.fetch_add(1, Ordering::Relaxed);
+        self.lines.fell_behind.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(sid = %s.id, ns = s.ns(), reason, "socket disconnected: its output fell behind");
         match self.meter(s) {
             Some(meter) => meter.shut(),

@@ -6,6 +6,7 @@
 //! - [`error`]: the one error type of every route, as status and `{ code, message }`.
 use std::sync::Arc;
 
+use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
@@ -20,7 +21,7 @@ pub use error::HttpError;
 pub fn router(state: &Arc<AppState>) -> Router {
     Router::new()
         .route("/health", get(health))
-        .route("/stats", get(stats))
+        .route("/stats", get(stats).with_state(state.clone()))
         .merge(auth::routes(state))
         .merge(crate::tincan::routes(state))
 }
@@ -31,6 +32,6 @@ async fn health() -> Json<Value> {
 }
 
 /// Counters for operators: sockets disconnected because their output fell behind.
-async fn stats() -> Json<Value> {
-    Json(json!({ "socketsFellBehind": crate::outflow::fell_behind() }))
+async fn stats(State(state): State<Arc<AppState>>) -> Json<Value> {
+    Json(json!({ "socketsFellBehind": state.lines.fell_behind() }))
 }
