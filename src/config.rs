@@ -33,6 +33,11 @@ pub struct Config {
     #[arg(long, env = "BUBBLE_MAX_QUEUED_EVENTS", default_value_t = 256)]
     pub max_queued_events: usize,
 
+    /// Most bytes of answers and broadcasts one websocket connection may have waiting to be
+    /// written; a socket with more is disconnected (its client reconnects and catches up).
+    #[arg(long, env = "BUBBLE_MAX_SOCKET_BUFFER", default_value_t = 4 * 1024 * 1024)]
+    pub max_socket_buffer: u64,
+
     /// Let the old apps go online as counsellors on `/` with `counsellor_online`, unauthenticated.
     #[arg(long, env = "BUBBLE_ROOT_COUNSELLORS", default_value_t = true, action = ArgAction::Set)]
     pub root_counsellors: bool,

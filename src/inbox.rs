@@ -15,6 +15,10 @@
 //! A job that panics is logged and ends there; the socket's later jobs are handled as usual. An
 //! event whose handler panicked before answering is answered by [`Served::failed`] (the
 //! protocol's `internal_error`), so its client is not left waiting.
+//!
+//! A request whose answer makes the answer to an earlier one still waiting out of date
+//! (`list_rooms`) takes that one's place, and its acknowledgement, so that a socket that is
+//! behind is not answered the same many times over ([`Served::answer_key`]).
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::future::Future;
@@ -62,6 +66,13 @@ pub trait Served: Send + Sync + 'static {
     /// Answers an event whose handling panicked before it answered: the protocol's
     /// `internal_error`, as an event and on the acknowledgement.
     fn failed(&self, socket: &dyn Sock, event: &str, ack: Ack);
+
+    /// What a request's answer is, for requests whose answer makes any earlier answer to the
+    /// same request out of date (`list_rooms`): two requests with the same key are answered
+    /// once, see [`Inbox::supersede`]. `None` (the default) for every other request.
+    fn answer_key(&self, _event: &str, _data: &Value) -> Option<String> {
+        None
+    }
 }
 
 /// A socket's inbox, kept in its extensions.
@@ -97,11 +108,40 @@ impl Inbox {
     /// Queues a job; starts the task that handles them if the socket is connected and none runs.
     fn push<A: Adapter>(&self, s: &SocketRef<A>, job: Job) {
         let mut state = self.lock();
+        let job = self.supersede(&mut state, job);
         if let Job::Event { .. } = job {
             state.events += 1;
         }
         state.jobs.push_back(job);
         self.start(s, &mut state);
+    }
+
+    /// Takes out of the inbox a waiting request that `job` makes out of date (one with the same
+    /// [`Served::answer_key`]), and gives its acknowledgement to `job`: a socket that asks again
+    /// before it was answered is answered once, with what is true when `job` is handled, and
+    /// every acknowledgement it asked for is still called. At most one such request waits.
+    fn supersede(&self, state: &mut State, job: Job) -> Job {
+        let Job::Event { event, data, ack } = job else {
+            return job;
+        };
+        let served = &self.0.served;
+        let Some(key) = served.answer_key(&event, &data) else {
+            return Job::Event { event, data, ack };
+        };
+        let earlier = state.jobs.iter().position(|waiting| match waiting {
+            Job::Event { event, data, .. } => {
+                served.answer_key(event, data).as_deref() == Some(key.as_str())
+            }
+            _ => false,
+        });
+        let ack = match earlier.and_then(|i| state.jobs.remove(i)) {
+            Some(Job::Event { ack: first, .. }) => {
+                state.events -= 1;
+                first.and(ack)
+            }
+            _ => ack,
+        };
+        Job::Event { event, data, ack }
     }
 
     fn start<A: Adapter>(&self, s: &SocketRef<A>, state: &mut State) {
@@ -241,8 +281,8 @@ impl<A: Adapter> FromMessageParts<A> for Queued {
             return Ok(Queued);
         };
         let Ok(ack) = AckSender::from_message_parts(s, v, ack_id);
-        let ack = Ack::new(ack);
         let socket = SocketRef::from(s.clone());
+        let ack = Ack::new(socket.clone(), ack, *ack_id);
         if inbox.lock().events >= inbox.0.limit {
             (inbox.0.overflow)(&socket, &event, ack);
             return Ok(Queued);

@@ -5,6 +5,7 @@
 //! - [`auth`]: counsellor accounts' passwords and sign-in checks;
 //! - [`bubble`]: the Bubble protocol on `/` (events, payloads, error codes);
 //! - [`inbox`]: every socket's events handled in order; [`wire`]: JSON every client reads;
+//! - [`outflow`]: what a socket has waiting to be sent, bounded in bytes;
 //! - [`tincan`]: the TinCan protocol on `/tincan` and its accounts over HTTP;
 //! - [`store`]: the only code that talks to the database;
 //! - [`presence`]: who is connected where, in memory or shared by the nodes of a cluster;
@@ -40,6 +41,7 @@ pub mod cluster;
 pub mod config;
 pub mod http;
 pub mod inbox;
+pub mod outflow;
 pub mod presence;
 pub mod push;
 pub mod sio;
@@ -80,6 +82,8 @@ pub struct AppState {
     pub tincan: tincan::TinCan,
     /// Rings the push worker when messages queue pushes; holds the push counters.
     pub push: Arc<push::PushQueue>,
+    /// The connections the server accepted, and what each has waiting to be written.
+    pub lines: outflow::Lines,
 }
 
 /// The application, ready to be served.
@@ -191,6 +195,8 @@ fn assemble<A: Adapter + DefinedAdapter>(
     let tin_can = tincan::TinCan::new(&config.tincan);
     let sign_in_limits =
         auth::rate_limit::LoginLimits::new(config.auth_login_per_ip, config.auth_login_per_user);
+    let lines = outflow::Lines::new(config.max_socket_buffer);
+    let upgrades = lines.clone();
     let state = Arc::new(AppState {
         config,
         store,
@@ -200,11 +206,18 @@ fn assemble<A: Adapter + DefinedAdapter>(
         io: Arc::new(io.clone()),
         tincan: tin_can,
         push: Arc::default(),
+        lines,
     });
     let mut inits = bubble::register(&state, &io);
     inits.push(tincan::register(&state, &io));
     let router = http::router(&state)
         .layer(layer)
+        .layer(tower::util::MapRequestLayer::new(
+            move |req: ::http::Request<axum::body::Body>| {
+                upgrades.note_upgrade(&req);
+                req
+            },
+        ))
         .layer(tower::util::MapRequestLayer::new(detach_head))
         .layer(axum::middleware::from_fn_with_state(
             origins.clone(),
@@ -353,7 +366,10 @@ pub async fn serve(config: Config) -> anyhow::Result<Stopped> {
     let shutdown_timeout = config.shutdown_timeout;
     let app = build(config).await?;
     let worker = push_worker(&app.state)?;
-    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let listener = app
+        .state
+        .lines
+        .listener(tokio::net::TcpListener::bind(addr).await?);
     // Caught from before the address is announced, so that whoever starts this process may stop
     // it gracefully as soon as it is listening.
     let signalled = shutdown_signal()?;
@@ -385,7 +401,7 @@ pub async fn serve(config: Config) -> anyhow::Result<Stopped> {
     // Small frames go out at once: without TCP_NODELAY a frame written while the previous one
     // is unacknowledged waits for the peer's delayed ACK (40 ms on Linux).
     let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
+        if let Err(e) = tcp.stream().set_nodelay(true) {
             tracing::debug!(error = %e, "TCP_NODELAY not set");
         }
     });

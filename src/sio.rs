@@ -18,12 +18,14 @@ use socketioxide::extract::{AckSender, SocketRef};
 use socketioxide::operators::BroadcastOperators;
 use socketioxide::socket::Sid;
 
+use crate::outflow::{self, Sent};
 use crate::wire::Json;
 
 /// The socket a handler serves, on this node.
 pub trait Sock: Send + Sync {
     fn id(&self) -> Sid;
-    /// Sends to this socket only; a socket that is gone is not an error.
+    /// Sends to this socket only, or disconnects it when it is too far behind to take it (see
+    /// [`outflow::deliver`]); a socket that is gone is not an error.
     fn send(&self, event: &str, payload: &Json);
     fn join_room(&self, room: String);
     fn leave_room(&self, room: String);
@@ -36,9 +38,9 @@ impl<A: Adapter> Sock for SocketRef<A> {
     }
 
     fn send(&self, event: &str, payload: &Json) {
-        if let Err(e) = socketioxide::socket::Socket::emit(self, event, payload) {
-            tracing::debug!(sid = %self.id, event, error = %e, "emit failed");
-        }
+        outflow::deliver(self, event.len() + payload.text_len(), Sent::Event, || {
+            socketioxide::socket::Socket::emit(self, event, payload)
+        });
     }
 
     fn join_room(&self, room: String) {
@@ -59,7 +61,8 @@ impl<A: Adapter> Sock for SocketRef<A> {
 #[async_trait]
 pub trait Io: Send + Sync {
     /// Sends to every socket of namespace `ns` in any of `rooms`, but none in any of `except`.
-    /// No rooms, no one.
+    /// No rooms, no one. Each socket of this node that is too far behind to take it is
+    /// disconnected, as by [`Sock::send`].
     async fn emit(
         &self,
         ns: &str,
@@ -78,6 +81,11 @@ pub trait Io: Send + Sync {
     async fn disconnect_local(&self);
     /// Closes every socket of this node, for shutdown.
     async fn close(&self);
+}
+
+/// Whether `A` is the adapter of a single node, with no other node to reach.
+fn is_local<A: Adapter>() -> bool {
+    std::any::TypeId::of::<A>() == std::any::TypeId::of::<socketioxide::adapter::LocalAdapter>()
 }
 
 /// The sockets of `ns` in any of `to` but none of `except`, on every node; `None` for no rooms
@@ -112,7 +120,17 @@ impl<A: Adapter> Io for SocketIo<A> {
         let Some(op) = select(self, ns, rooms, except) else {
             return;
         };
-        if let Err(e) = op.emit(event, payload).await {
+        // Each socket of this node is sent its copy on its own, so that one whose output is
+        // behind is known and disconnected (a broadcast's errors do not say whose they are).
+        let here = op.clone().local().sockets();
+        for socket in &here {
+            socket.send(event, payload);
+        }
+        if is_local::<A>() {
+            return;
+        }
+        let elsewhere = op.except(here.iter().map(|s| own_room(s.id)).collect::<Vec<_>>());
+        if let Err(e) = elsewhere.emit(event, payload).await {
             tracing::warn!(ns, event, error = %e, "broadcast failed");
         }
     }
@@ -161,13 +179,31 @@ impl<A: Adapter> Io for SocketIo<A> {
     }
 }
 
-/// An event's acknowledgement, if the client asked for one.
+/// An event's acknowledgement, if the client asked for one; or the acknowledgements of several
+/// requests answered at once (see [`Ack::and`]).
 pub struct Ack(Box<dyn FnOnce(&Json) + Send>);
 
 impl Ack {
-    pub fn new<A: Adapter>(ack: AckSender<A>) -> Self {
+    /// The acknowledgement of socket `s`'s event, when it asked for one (`ack_id`).
+    pub fn new<A: Adapter>(s: SocketRef<A>, ack: AckSender<A>, ack_id: Option<i64>) -> Self {
+        if ack_id.is_none() {
+            return Self::none();
+        }
         Self(Box::new(move |payload| {
-            let _ = ack.send(payload);
+            outflow::deliver(&s, payload.text_len(), Sent::Ack, || ack.send(payload));
+        }))
+    }
+
+    /// No acknowledgement: the client did not ask for one.
+    pub fn none() -> Self {
+        Self(Box::new(|_| {}))
+    }
+
+    /// Both acknowledgements, `self`'s first, with the same payload.
+    pub fn and(self, then: Ack) -> Self {
+        Self(Box::new(move |payload| {
+            (self.0)(payload);
+            (then.0)(payload);
         }))
     }
 

@@ -30,6 +30,17 @@ pub enum Json {
 }
 
 impl Json {
+    /// The length of the JSON text, in bytes.
+    pub fn text_len(&self) -> usize {
+        match self {
+            Json::Value(raw) => raw.get().len(),
+            Json::Array(items) => {
+                let commas = items.len().saturating_sub(1);
+                2 + commas + items.iter().map(|item| item.get().len()).sum::<usize>()
+            }
+        }
+    }
+
     /// The JSON text, for tests and logs.
     pub fn text(&self) -> String {
         match self {
@@ -209,6 +220,28 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn text_len_is_the_length_of_the_text() {
+        let piece = |text: &str| Arc::from(RawValue::from_string(text.to_owned()).unwrap());
+        for payload in [
+            json(&json!({ "roomId": "r", "message": "\u{e9}t\u{e9}" })),
+            Json::Array(Vec::new()),
+            Json::Array(vec![piece("1")]),
+            Json::Array(vec![
+                piece(r#"{"a":[1,2]}"#),
+                piece("null"),
+                piece(r#""x""#),
+            ]),
+        ] {
+            assert_eq!(
+                payload.text_len(),
+                payload.text().len(),
+                "{}",
+                payload.text()
+            );
+        }
+    }
 
     #[test]
     fn half_an_emoji_becomes_a_replacement_character() {

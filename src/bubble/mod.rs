@@ -110,6 +110,7 @@ async fn accept<A: Adapter>(
         }
     };
     let limit = app.config.max_queued_events;
+    crate::outflow::attach(&s, &app.lines);
     let served = Connected {
         app,
         conn: Conn { ns, sid: s.id },
@@ -194,6 +195,19 @@ impl Served for Connected {
     fn failed(&self, socket: &dyn Sock, _event: &str, ack: Ack) {
         let panicked = sea_orm::DbErr::Custom("the handler panicked".into());
         refuse(socket, &BubbleError::Internal(panicked), ack);
+    }
+
+    /// `list_rooms` and `my_rooms` take no arguments and `view_room` only its room: a later
+    /// request of the same makes the answer to an earlier one out of date.
+    fn answer_key(&self, event: &str, data: &Value) -> Option<String> {
+        match event {
+            "list_rooms" | "my_rooms" => Some(event.to_owned()),
+            "view_room" => {
+                let room = data.get("roomId").map(Value::to_string).unwrap_or_default();
+                Some(format!("view_room {room}"))
+            }
+            _ => None,
+        }
     }
 }
 

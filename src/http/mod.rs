@@ -7,6 +7,7 @@
 //! - [`origin`]: which web origins may call, CORS, and the origin check of socket.io requests.
 use std::sync::Arc;
 
+use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
@@ -22,6 +23,7 @@ pub use error::{HttpError, panicked};
 pub fn router(state: &Arc<AppState>) -> Router {
     Router::new()
         .route("/health", get(health))
+        .route("/stats", get(stats).with_state(state.clone()))
         .merge(auth::routes(state))
         .merge(crate::tincan::routes(state))
 }
@@ -29,4 +31,9 @@ pub fn router(state: &Arc<AppState>) -> Router {
 /// Liveness for load balancers and tests.
 async fn health() -> Json<Value> {
     Json(json!({ "status": "ok" }))
+}
+
+/// Counters for operators: sockets disconnected because their output fell behind.
+async fn stats(State(state): State<Arc<AppState>>) -> Json<Value> {
+    Json(json!({ "socketsFellBehind": state.lines.fell_behind() }))
 }

@@ -130,6 +130,7 @@ async fn accept<A: Adapter>(
         token_hash: signed_in.token_hash,
     });
     let limit = app.config.max_queued_events;
+    crate::outflow::attach(&s, &app.lines);
     inbox::open(&s, limit, overflow, Arc::new(Connected { app, me }));
     Ok(())
 }
