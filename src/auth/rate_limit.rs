@@ -1,8 +1,20 @@
 //! In-memory limits on sign-in attempts, per client address and per username, so that
 //! passwords cannot be guessed quickly from one place or against one account.
 //!
-//! Each key counts attempts in a fixed one-minute window. The counts live in this process only:
-//! behind several nodes each enforces its own limit, which still bounds guessing.
+//! Counsellor `POST /auth` and TinCan `POST /tincan/login` each hold one [`LoginLimits`] with
+//! their own numbers.
+//!
+//! Each key counts attempts in a fixed one-minute window: once a key has spent its N, every
+//! attempt is refused until its minute is over. The counts live in this process only: behind
+//! several nodes each enforces its own limit, which still bounds guessing.
+//!
+//! Why not `governor`: its keyed limiters are GCRA. A quota of N a minute with a burst of N
+//! gives a key that has spent its N one attempt back every 60/N s, so a client trying no faster
+//! than that is never refused once its burst is gone. The promise above (N attempts, then
+//! `429 rate_limited` for the rest of the minute), which the README states and the TinCan limit
+//! tests check, would then hold only for clients quicker than a few Argon2 verifications: those
+//! tests failed on a loaded machine with it. A quota that refills more slowly would lower the
+//! rate below N a minute. The counters here, swept when the map grows, need no crate.
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;

@@ -1,13 +1,29 @@
 //! When to try a push again: exponential backoff with jitter, never sooner than the provider's
 //! `Retry-After`.
+//!
+//! The delays are `backon`'s ([`ExponentialBuilder`]). The worker does not sleep between the
+//! attempts of one push: it stores the next attempt's time in the outbox row, and whichever
+//! worker claims the row then (maybe on another node, after a restart) sends it. So nothing
+//! keeps a backoff sequence from one attempt to the next; the wait after the n-th failure is
+//! the n-th delay of a fresh sequence, walked from the start (at most 31 steps).
+//!
+//! backon's jitter adds a random part in `[0, d)` to each delay `d`. The sequence starts at half
+//! the base and stops doubling at half the cap, so a wait lands between half and the whole of
+//! `base · 2^(n-1)` (capped at `max`): many devices failing together do not retry together, and
+//! none waits longer than the cap.
 use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+
+/// The doublings walked at most: past these any cap a push would use has been reached.
+const MAX_DOUBLINGS: u32 = 30;
 
 /// Backoff between attempts of one push.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Backoff {
-    /// The delay after the first failure (before jitter).
+    /// The longest wait after the first failure (jitter takes up to half of it off).
     pub base: Duration,
-    /// The longest delay the doubling reaches (before jitter).
+    /// The longest wait the doubling reaches (jitter takes up to half of it off).
     pub max: Duration,
 }
 
@@ -21,27 +37,22 @@ impl Default for Backoff {
 }
 
 impl Backoff {
-    /// The wait after `failures` failed attempts (1 for the first): `base · 2^(failures-1)`,
-    /// capped at `max`, then scaled by a jitter factor between ½ and 1 (`jitter` in `0..=1` picks
-    /// it) so that many devices failing together do not retry together; at least `retry_after`.
-    pub fn delay(&self, failures: u32, retry_after: Option<Duration>, jitter: f64) -> Duration {
-        let doublings = failures.saturating_sub(1).min(30);
-        let exp = self
-            .base
-            .saturating_mul(1u32 << doublings)
-            .min(self.max.max(self.base));
-        let jitter = if jitter.is_finite() {
-            jitter.clamp(0.0, 1.0)
-        } else {
-            1.0
-        };
-        let jittered = exp.mul_f64(0.5 + jitter / 2.0);
-        jittered.max(retry_after.unwrap_or_default())
-    }
-
-    /// [`delay`](Self::delay) with a random jitter.
-    pub fn delay_random(&self, failures: u32, retry_after: Option<Duration>) -> Duration {
-        self.delay(failures, retry_after, rand::random::<f64>())
+    /// The wait after `failures` failed attempts (1 for the first; 0 counts as 1): a random
+    /// duration between half and the whole of `base · 2^(failures-1)`, capped at `max` (or at
+    /// `base` when `max` is smaller); at least `retry_after`.
+    pub fn delay(&self, failures: u32, retry_after: Option<Duration>) -> Duration {
+        let steps = failures.saturating_sub(1).min(MAX_DOUBLINGS);
+        let exp = ExponentialBuilder::new()
+            .with_min_delay(self.base / 2)
+            .with_max_delay(self.max.max(self.base) / 2)
+            .with_factor(2.0)
+            .with_jitter()
+            .without_max_times()
+            .build()
+            .nth(steps as usize)
+            // Not reached: without a maximum of times the sequence never ends.
+            .unwrap_or(self.max.max(self.base));
+        exp.max(retry_after.unwrap_or_default())
     }
 }
 
@@ -65,40 +76,51 @@ mod tests {
         max: Duration::from_secs(60),
     };
 
-    #[test]
-    fn doubles_up_to_the_cap() {
-        let full = |n| B.delay(n, None, 1.0);
-        assert_eq!(full(1), Duration::from_secs(1));
-        assert_eq!(full(2), Duration::from_secs(2));
-        assert_eq!(full(3), Duration::from_secs(4));
-        assert_eq!(full(7), Duration::from_secs(60));
-        assert_eq!(full(1000), Duration::from_secs(60));
-        // The first failure counts as 1; 0 is treated the same.
-        assert_eq!(full(0), Duration::from_secs(1));
+    /// 200 waits after `failures` failures, each checked to lie between half and the whole
+    /// of `whole`; `true` when they spread over both halves of that range.
+    fn spread(b: Backoff, failures: u32, whole: Duration) -> bool {
+        let (mut low, mut high) = (false, false);
+        for _ in 0..200 {
+            let d = b.delay(failures, None);
+            assert!(
+                d >= whole / 2 && d <= whole,
+                "{failures} failures: {d:?} outside {:?}..={whole:?}",
+                whole / 2
+            );
+            low |= d < whole.mul_f64(0.75);
+            high |= d > whole.mul_f64(0.75);
+        }
+        low && high
     }
 
     #[test]
-    fn jitter_stays_between_half_and_whole() {
-        assert_eq!(B.delay(3, None, 0.0), Duration::from_secs(2));
-        assert_eq!(B.delay(3, None, 0.5), Duration::from_secs(3));
-        assert_eq!(B.delay(3, None, 7.0), Duration::from_secs(4));
-        assert_eq!(B.delay(3, None, f64::NAN), Duration::from_secs(4));
-        for _ in 0..100 {
-            let d = B.delay_random(4, None);
-            assert!(
-                d >= Duration::from_secs(4) && d <= Duration::from_secs(8),
-                "{d:?}"
-            );
-        }
+    fn doubles_up_to_the_cap_with_jitter_between_half_and_whole() {
+        let s = Duration::from_secs;
+        assert!(spread(B, 1, s(1)));
+        assert!(spread(B, 2, s(2)));
+        assert!(spread(B, 3, s(4)));
+        assert!(spread(B, 4, s(8)));
+        assert!(spread(B, 7, s(60)));
+        assert!(spread(B, 1000, s(60)));
+        assert!(spread(B, u32::MAX, s(60)));
+        // The first failure counts as 1; 0 is treated the same.
+        assert!(spread(B, 0, s(1)));
+        // A cap below the base is the base.
+        let b = Backoff {
+            base: s(10),
+            max: s(1),
+        };
+        assert!(spread(b, 5, s(10)));
     }
 
     #[test]
     fn retry_after_is_a_floor() {
         let ra = Some(Duration::from_secs(30));
-        assert_eq!(B.delay(1, ra, 1.0), Duration::from_secs(30));
-        assert_eq!(
-            B.delay(10, Some(Duration::from_secs(2)), 1.0),
-            Duration::from_secs(60)
+        assert_eq!(B.delay(1, ra), Duration::from_secs(30));
+        let d = B.delay(10, Some(Duration::from_secs(2)));
+        assert!(
+            d >= Duration::from_secs(30) && d <= Duration::from_secs(60),
+            "{d:?}"
         );
     }
 

@@ -181,7 +181,7 @@ impl Worker {
             }
             SendOutcome::Retry { after } => {
                 let failures = u32::try_from(row.attempts).unwrap_or(0).saturating_add(1);
-                let delay = self.config.backoff.delay_random(failures, after);
+                let delay = self.config.backoff.delay(failures, after);
                 let at = now.saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
                 let deadline = row.created_at.saturating_add(
                     i64::try_from(self.config.give_up_after.as_millis()).unwrap_or(i64::MAX),
