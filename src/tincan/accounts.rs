@@ -3,7 +3,7 @@
 //!
 //! Sign-in answers the same, after about the same work, whatever is wrong: an unknown or
 //! malformed username costs one lookup and one Argon2 verification (of a dummy hash) like a
-//! known one. Attempts are limited per client address and per username ([`super::rate_limit`]).
+//! known one. Attempts are limited per client address and per username ([`crate::auth::rate_limit`]).
 use std::net::SocketAddr;
 use std::sync::Arc;
 
