@@ -1,9 +1,9 @@
 //! HTTP routes beside socket.io (which the socket.io layer serves at `/socket.io/`).
 //!
-//! - [`auth`]: counsellor sign-in, `me` and sign-out, over the session cookie or an API token;
+//! - `auth`: counsellor sign-in, `me` and sign-out, over the session cookie or an API token;
 //! - TinCan accounts (`/tincan/register`, `/tincan/login`, `/tincan/logout`) live with their
 //!   protocol in [`crate::tincan`];
-//! - [`error`]: the one error type of every route, as status and `{ code, message }`;
+//! - `error`: the one error type of every route, as status and `{ code, message }`;
 //! - [`origin`]: which web origins may call, CORS, and the origin check of socket.io requests.
 use std::sync::Arc;
 

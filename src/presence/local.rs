@@ -301,7 +301,7 @@ impl Local {
 
     /// Chooses the online counsellor with the fewest open counsellor rooms, ties going to the
     /// one idle longest, and counts the match against them at once so that concurrent requests
-    /// spread out. Follow with [`Presence::attach`] or [`Presence::release`].
+    /// spread out. Follow with [`Self::attach`] or [`Self::release`].
     pub fn claim_counsellor(&self) -> Option<Claim> {
         let mut inner = self.lock();
         let (conn, chosen) = inner

@@ -58,7 +58,7 @@ impl Store {
     ///
     /// A room's messages are stamped one after the other, each strictly later than the one
     /// before even within one millisecond. On SQLite the message goes through the writer, which
-    /// commits the messages waiting together in one transaction (see [`super::writer`]); on
+    /// commits the messages waiting together in one transaction (see `store::writer`); on
     /// PostgreSQL (and a SQLite database in memory) it is stored here.
     pub async fn add_message(
         &self,
@@ -82,9 +82,9 @@ impl Store {
         added
     }
 
-    /// The newest messages of each room (newest first, at most [`RECENT_MESSAGES`]), as of the
+    /// The newest messages of each room (newest first, at most `RECENT_MESSAGES`), as of the
     /// `lastActive` it was read at or later, in the order given. They come from memory (see
-    /// [`super::recent`]); rooms not there are read, at most that many rows each, never the
+    /// `store::recent`); rooms not there are read, at most that many rows each, never the
     /// history. A room that is gone has none.
     pub async fn recent_messages(&self, rooms: &[&room::Model]) -> Result<Vec<Recent>, DbErr> {
         let mut found: Vec<Option<Recent>> = rooms

@@ -53,8 +53,8 @@ pub struct Store {
 }
 
 impl Store {
-    /// Connects (see [`options`]) and brings the schema up to date (see [`migrate`]). On SQLite,
-    /// also starts the writer that stores new messages (see [`writer`]), on a connection of its
+    /// Connects (see `options`) and brings the schema up to date (see `migrate`). On SQLite,
+    /// also starts the writer that stores new messages (see `writer`), on a connection of its
     /// own.
     pub async fn connect(args: &DatabaseArgs) -> Result<Self, DbErr> {
         let db = Database::connect(options(args, args.db_connections.max(2))).await?;

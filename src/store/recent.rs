@@ -26,7 +26,7 @@ use super::push_outbox::Params;
 pub struct Recent {
     /// The room's `lastActive` when these were its newest messages.
     pub at: i64,
-    /// Newest first, at most [`RECENT_MESSAGES`].
+    /// Newest first, at most `RECENT_MESSAGES`.
     pub messages: Arc<Vec<Arc<message::Model>>>,
 }
 

@@ -3,8 +3,8 @@
 //!
 //! A socket proves who it is in the connect middleware (a token from `auth.token`, an
 //! `Authorization: Bearer` header, or the query `token=`), which also puts it in the rooms of its
-//! user, groups and conversations ([`rooms`]) before the client hears it is connected. Its events
-//! then go through the shared [`inbox`](crate::inbox), so they take effect in arrival order.
+//! user, groups and conversations (`rooms`) before the client hears it is connected. Its events
+//! then go through the shared [`inbox`], so they take effect in arrival order.
 //!
 //! Each event is decoded into [`Fields`], validated, applied through the store, and answered:
 //! the requester gets the success event (with its `requestId`) and an acknowledgement
@@ -12,9 +12,9 @@
 //! to the requester only, as the request's `-failed` event (or its `-response` with `ok: false`)
 //! and `{ ok: false, code, message }` on the acknowledgement.
 //!
-//! Modules, one per family: [`accounts`] (HTTP register/login/logout), [`groups`],
-//! [`conversations`], [`messages`], [`typing`]; with [`payload`] (lenient decoding), [`views`]
-//! (wire shapes), [`rooms`] (who hears what), [`error`] (codes).
+//! Modules, one per family: `accounts` (HTTP register/login/logout), `groups`,
+//! `conversations`, `messages`, `typing`; with `payload` (lenient decoding), `views`
+//! (wire shapes), `rooms` (who hears what), `error` (codes).
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -151,7 +151,7 @@ impl Fields {
         }
     }
 
-    /// `limit`: a whole number from 1 to [`MAX_LIMIT`], [`DEFAULT_LIMIT`] when absent.
+    /// `limit`: a whole number from 1 to `MAX_LIMIT`, `DEFAULT_LIMIT` when absent.
     pub fn limit(&self) -> Result<u64, TinCanError> {
         match self.get("limit") {
             None => Ok(DEFAULT_LIMIT),
