@@ -69,7 +69,7 @@ pub trait Served: Send + Sync + 'static {
 
     /// What a request's answer is, for requests whose answer makes any earlier answer to the
     /// same request out of date (`list_rooms`): two requests with the same key are answered
-    /// once, see [`Inbox::supersede`]. `None` (the default) for every other request.
+    /// once (the inbox supersedes the earlier one). `None` (the default) for every other request.
     fn answer_key(&self, _event: &str, _data: &Value) -> Option<String> {
         None
     }

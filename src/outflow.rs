@@ -6,7 +6,7 @@
 //! send to a full channel fails (the packet is not sent). So:
 //! - every send of ours to a socket goes through [`deliver`], which counts the bytes it hands
 //!   to the socket's connection against [`Lines::budget`] and turns any failed send into a
-//!   disconnection ([`Outflow::fall_behind`]): the client reconnects and resynchronises, it is
+//!   disconnection (`Outflow::fall_behind`): the client reconnects and resynchronises, it is
 //!   never left with a gap it cannot see;
 //! - the bytes the transport has taken are read where it writes them: [`Listener`] wraps every
 //!   TCP connection the server accepts and counts what is written to it ([`Meter`]). A socket
