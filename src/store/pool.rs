@@ -89,6 +89,20 @@ mod tests {
             .collect()
     }
 
+    /// A transaction given up (2), then one committed (3), on `db`.
+    async fn give_up_then_commit(db: &sea_orm::DatabaseConnection) {
+        let txn = db.begin().await.expect("begin");
+        txn.execute_unprepared("INSERT INTO t VALUES (2)")
+            .await
+            .expect("insert");
+        drop(txn);
+        let txn = db.begin().await.expect("begin");
+        txn.execute_unprepared("INSERT INTO t VALUES (3)")
+            .await
+            .expect("insert");
+        txn.commit().await.expect("commit");
+    }
+
     /// SQLite rolls a transaction back when its COMMIT fails to write (disk full, file too
     /// large, I/O error), as it does when a commit hook refuses the commit. The pool must not
     /// hand that connection out again believing it is still inside the transaction: the next
@@ -127,17 +141,7 @@ mod tests {
         assert!(txn.commit().await.is_err(), "the commit is refused");
         refuse.store(false, Ordering::SeqCst);
 
-        // A transaction given up, then one committed.
-        let txn = db.begin().await.expect("begin");
-        txn.execute_unprepared("INSERT INTO t VALUES (2)")
-            .await
-            .expect("insert");
-        drop(txn);
-        let txn = db.begin().await.expect("begin");
-        txn.execute_unprepared("INSERT INTO t VALUES (3)")
-            .await
-            .expect("insert");
-        txn.commit().await.expect("commit");
+        give_up_then_commit(&db).await;
 
         // Another connection sees exactly what was committed, and may write at once.
         let other = rusqlite::Connection::open(&file).expect("another connection");
@@ -183,16 +187,7 @@ mod tests {
             .await
             .expect("insert");
         assert!(txn.commit().await.is_err(), "the commit fails");
-        let txn = db.begin().await.expect("begin");
-        txn.execute_unprepared("INSERT INTO t VALUES (2)")
-            .await
-            .expect("insert");
-        drop(txn);
-        let txn = db.begin().await.expect("begin");
-        txn.execute_unprepared("INSERT INTO t VALUES (3)")
-            .await
-            .expect("insert");
-        txn.commit().await.expect("commit");
+        give_up_then_commit(&db).await;
 
         // ...and on a connection whose backend was terminated.
         let txn = db.begin().await.expect("begin");

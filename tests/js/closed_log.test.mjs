@@ -3,42 +3,17 @@
 // writes log lines; every request must still be answered as usual, pushes still sent, and the
 // server must stay up.
 import { test, after } from 'node:test';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
 
 import {
   addCounsellor, assert, startServer, connect, connectNs, closeAll, closeClient, request,
-  expectError, createRoom, joinRoom, addMessage, emitAck, health, within, waitUntil, newToken, PG,
+  expectError, createRoom, joinRoom, addMessage, emitAck, health, waitUntil, newToken,
+  postJson as post, runSql as sqlValue,
 } from './harness.mjs';
 
-const execFileP = promisify(execFile);
 const PASSWORD = 'correct horse battery';
 
 after(() => closeAll());
-
-async function post(server, path, body, headers = {}) {
-  const res = await within(fetch(`${server.url}${path}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...headers },
-    body: JSON.stringify(body),
-  }), 10000, `POST ${path}`);
-  const text = await within(res.text(), 10000, `POST ${path}: body`);
-  let json = null;
-  try { json = JSON.parse(text); } catch { /* not JSON */ }
-  return { status: res.status, body: json, text };
-}
-
-/** One value read from the server's database while it runs. */
-async function sqlValue(server, sql) {
-  if (PG) {
-    const { stdout } = await execFileP('psql', [server.dbUrl, '-qAtc', sql]);
-    return stdout.trim();
-  }
-  const file = server.dbUrl.replace(/^sqlite:\/\//, '').replace(/\?.*$/, '');
-  const { stdout } = await execFileP('sqlite3', [file, sql]);
-  return stdout.trim();
-}
 
 test('with nobody reading its log, every request is answered and the server stays up', async () => {
   process.env.BUBBLE_LOG = 'trace';

@@ -53,15 +53,14 @@ async function psql(url, sql) {
 
 let pgUser = null;
 
-/** Runs SQL against a server's database (used by the few tests that need a state the protocol
- * cannot create, e.g. a HOT room). The server should be stopped while this runs. */
+/** Runs SQL against a server's database and resolves to what it printed, trimmed (used by the
+ * few tests that need a state the protocol cannot create, e.g. a HOT room, or that read what was
+ * stored). Reads may run while the server does; writes should wait until it is stopped. */
 export async function runSql(server, sql) {
-  if (server.pgName) {
-    await psql(server.dbUrl, sql);
-  } else {
-    const file = server.dbUrl.replace(/^sqlite:\/\//, '').replace(/\?.*$/, '');
-    await execFileP('sqlite3', [file, sql]);
-  }
+  if (server.pgName) return psql(server.dbUrl, sql);
+  const file = server.dbUrl.replace(/^sqlite:\/\//, '').replace(/\?.*$/, '');
+  const { stdout } = await execFileP('sqlite3', [file, sql]);
+  return stdout.trim();
 }
 
 async function freshDatabase() {
@@ -347,6 +346,19 @@ export function createNsClient(gen, server, ns, { auth, headers, query, transpor
   return sock;
 }
 
+/**
+ * A socket on `/counsellor`, not yet connected, signing in with `how`: { token } (4.x handshake
+ * auth), { bearer } (an Authorization header, as 1.x and 2.x send it) or { cookie }. `headers`:
+ * more handshake headers (an Origin, say). closeAll closes it too.
+ */
+export function createCounsellorClient(gen, server, how = {}, { transports, headers = {} } = {}) {
+  const all = { ...headers };
+  if (how.bearer) all.Authorization = `Bearer ${how.bearer}`;
+  if (how.cookie) all.Cookie = how.cookie;
+  const auth = gen === 4 && how.token ? { token: how.token } : undefined;
+  return createNsClient(gen, server, '/counsellor', { auth, headers: all, transports });
+}
+
 /** A connected socket on namespace `ns` (see createNsClient); rejects with the connect error. */
 export async function connectNs(gen, server, ns, opts = {}) {
   const sock = createNsClient(gen, server, ns, opts);
@@ -430,6 +442,20 @@ export function closeAll(t) {
       if (tail) console.error(`--- server ${server.url} log tail (test '${t.name}' failed) ---\n${tail}`);
     }
   }
+}
+
+/** POSTs `body` as JSON to `path`; resolves to the status, the body as JSON (null when it is
+ * not), its text, and the cookie set, if any (`name=value`). */
+export async function postJson(server, path, body, headers = {}) {
+  const res = await within(fetch(`${server.url}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  }), 10000, `POST ${path}`);
+  const text = await within(res.text(), 10000, `POST ${path}: body`);
+  let json = null;
+  try { json = JSON.parse(text); } catch { /* not JSON */ }
+  return { status: res.status, body: json, text, cookie: (res.headers.get('set-cookie') ?? '').split(';')[0] };
 }
 
 /** Next `event` on `sock` (its first argument). */

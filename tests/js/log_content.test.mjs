@@ -2,41 +2,16 @@
 // people write unless `--log-message-text` asks for it, and no colour codes when standard error is
 // not a terminal (here: a pipe).
 import { test, after } from 'node:test';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
 
 import {
   addCounsellor, assert, startServer, connect, connectNs, closeAll, closeClient, request, createRoom,
-  joinRoom, addMessage, emitAck, within, waitUntil, newToken, PG,
+  joinRoom, addMessage, emitAck, within, waitUntil, newToken,
+  postJson as post, runSql as sqlValue,
 } from './harness.mjs';
 
-const execFileP = promisify(execFile);
 
 after(() => closeAll());
-
-async function post(server, path, body, headers = {}) {
-  const res = await within(fetch(`${server.url}${path}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...headers },
-    body: JSON.stringify(body),
-  }), 10000, `POST ${path}`);
-  const text = await within(res.text(), 10000, `POST ${path}: body`);
-  let json = null;
-  try { json = JSON.parse(text); } catch { /* not JSON */ }
-  return { status: res.status, body: json, text, cookie: (res.headers.get('set-cookie') ?? '').split(';')[0] };
-}
-
-/** One value read from the server's database while it runs. */
-async function sqlValue(server, sql) {
-  if (PG) {
-    const { stdout } = await execFileP('psql', [server.dbUrl, '-qAtc', sql]);
-    return stdout.trim();
-  }
-  const file = server.dbUrl.replace(/^sqlite:\/\//, '').replace(/\?.*$/, '');
-  const { stdout } = await execFileP('sqlite3', [file, sql]);
-  return stdout.trim();
-}
 
 /** A server logging at `level`, and everything it writes to standard error from its start. */
 async function loggingServer(level, args = []) {

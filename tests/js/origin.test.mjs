@@ -5,25 +5,17 @@ import { describe, test, before, after, afterEach } from 'node:test';
 import { request as httpRequest } from 'node:http';
 import { randomBytes } from 'node:crypto';
 
-import sio1 from 'sio1';
-import { io as sio4 } from 'sio4';
-
-import { addCounsellor, assert, startServer, within, bubbleIdOf } from './harness.mjs';
+import {
+  addCounsellor, assert, startServer, within, bubbleIdOf, closeAll, createCounsellorClient, postJson,
+} from './harness.mjs';
 
 const PASSWORD = 'correct horse battery';
 const GOOD = 'http://good.example';
 const EVIL = 'http://evil.example';
 
 /** POST /auth; returns { status, body, cookie }. */
-async function signIn(server, username) {
-  const res = await fetch(`${server.url}/auth`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ username, password: PASSWORD }),
-    signal: AbortSignal.timeout(10000),
-  });
-  const setCookie = res.headers.get('set-cookie') ?? '';
-  return { status: res.status, body: await res.json().catch(() => null), cookie: setCookie.split(';')[0] };
+function signIn(server, username) {
+  return postJson(server, '/auth', { username, password: PASSWORD });
 }
 
 /** A fresh counsellor account, signed in: { id, token, cookie }. */
@@ -36,42 +28,19 @@ async function signedIn(server) {
   return { id: auth.body.counsellor.id, token: auth.body.token, cookie: auth.cookie };
 }
 
-const sockets = new Set();
-
 /**
  * Connects to `/counsellor` with client generation `gen` over `transport`, sending `origin` (none
  * when null) and the credentials `how`: { cookie }, { token } (4.x auth) or { bearer } (header).
  * Resolves with the socket, or rejects with the connect error.
  */
 function counsellorSocket(gen, server, transport, origin, how) {
-  const headers = {};
-  if (origin) headers.Origin = origin;
-  if (how.cookie) headers.Cookie = how.cookie;
-  if (how.bearer) headers.Authorization = `Bearer ${how.bearer}`;
-  const opts = {
-    forceNew: true, multiplex: false, reconnection: false, timeout: 5000,
-    transports: [transport], extraHeaders: headers,
-  };
-  let sock;
-  if (gen === 4) {
-    if (how.token) opts.auth = { token: how.token };
-    sock = sio4(`${server.url}/counsellor`, opts);
-  } else {
-    sock = sio1(`${server.url}/counsellor`, opts);
-  }
-  sock.gen = gen;
-  sock.myIdPromise = new Promise((res) => sock.once('my_id', res));
-  sockets.add(sock);
+  const headers = origin ? { Origin: origin } : {};
+  const sock = createCounsellorClient(gen, server, how, { transports: [transport], headers });
   return within(new Promise((resolve, reject) => {
     sock.once('connect', () => resolve(sock));
     sock.once('connect_error', (e) => reject(new Error(e?.message ?? String(e))));
     sock.once('error', (e) => reject(new Error(e?.message ?? String(e))));
   }), 8000, `${gen}.x /counsellor over ${transport} from ${origin ?? 'no origin'}`);
-}
-
-function closeSockets() {
-  for (const s of sockets) { try { s.close(); } catch { /* gone */ } }
-  sockets.clear();
 }
 
 /** A websocket handshake on `/socket.io/`; resolves with the status code (101 when upgraded). */
@@ -114,7 +83,7 @@ describe('--cors-origins set: only the listed origins', { timeout: 120000 }, () 
     server = await startServer({ args: ['--cors-origins', GOOD, '--session-same-site', 'none'] });
   });
   after(async () => { await server?.stop(); });
-  afterEach(closeSockets);
+  afterEach(closeAll);
 
   for (const eio of [3, 4]) {
     test(`EIO=${eio} handshakes from an origin not listed are refused with 403, polling and websocket`, async () => {
@@ -187,7 +156,7 @@ describe('every origin allowed (the default): the session cookie only from the s
   let server;
   before(async () => { server = await startServer({ args: ['--session-same-site', 'none'] }); });
   after(async () => { await server?.stop(); });
-  afterEach(closeSockets);
+  afterEach(closeAll);
 
   for (const [gen, transport] of CLIENTS) {
     test(`${gen}.x over ${transport}: a cookie from another origin signs nobody in; from the own origin or none it does; tokens work from anywhere`, async () => {

@@ -3,50 +3,23 @@
 import { describe, test, before, after, afterEach } from 'node:test';
 import { randomBytes } from 'node:crypto';
 
-import sio1 from 'sio1';
-import { io as sio4 } from 'sio4';
-
 import {
   addCounsellor, assert, startServer, connect, closeAll, once, onceWhere, expectNone, request, expectError,
   createRoom, joinRoom, listRooms, addMessage, bubbleIdOf, within, waitUntil, collect, sleep,
+  createCounsellorClient, postJson,
 } from './harness.mjs';
 
 const PASSWORD = 'correct horse battery';
 
-
 /** POST /auth; returns { status, body, cookie }. */
-async function signIn(server, username, password = PASSWORD) {
-  const res = await fetch(`${server.url}/auth`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ username, password }),
-    signal: AbortSignal.timeout(10000),
-  });
-  const setCookie = res.headers.get('set-cookie') ?? '';
-  return { status: res.status, body: await res.json().catch(() => null), cookie: setCookie.split(';')[0] };
+function signIn(server, username, password = PASSWORD) {
+  return postJson(server, '/auth', { username, password });
 }
-
-const counsellorSockets = new Set();
 
 /** A socket on `/counsellor`, not yet connected. `how`: { token } (4.x auth), { bearer } (header),
  * { cookie } (header). */
 function counsellorClient(gen, server, how = {}, transports = undefined) {
-  const headers = {};
-  if (how.bearer) headers.Authorization = `Bearer ${how.bearer}`;
-  if (how.cookie) headers.Cookie = how.cookie;
-  const opts = { forceNew: true, multiplex: false, reconnection: false, timeout: 5000, extraHeaders: headers };
-  if (transports) opts.transports = transports;
-  let sock;
-  if (gen === 4) {
-    if (how.token) opts.auth = { token: how.token };
-    sock = sio4(`${server.url}/counsellor`, opts);
-  } else {
-    sock = sio1(`${server.url}/counsellor`, opts);
-  }
-  sock.gen = gen;
-  sock.myIdPromise = new Promise((res) => sock.once('my_id', res));
-  counsellorSockets.add(sock);
-  return sock;
+  return createCounsellorClient(gen, server, how, { transports });
 }
 
 /** Connects, or rejects with the connect error's message. */
@@ -56,11 +29,6 @@ function connected(sock, ms = 5000) {
     sock.once('connect_error', (e) => reject(new Error(e?.message ?? String(e))));
     sock.once('error', (e) => reject(new Error(e?.message ?? String(e))));
   }), ms, `${sock.gen}.x /counsellor connect`);
-}
-
-function closeCounsellors() {
-  for (const s of counsellorSockets) { try { s.close(); } catch { /* gone */ } }
-  counsellorSockets.clear();
 }
 
 /** Signs in a fresh account and brings one socket online on `/counsellor`. */
@@ -81,7 +49,7 @@ describe('/counsellor authentication', { timeout: 90000 }, () => {
   let server;
   before(async () => { server = await startServer(); });
   after(async () => { await server?.stop(); });
-  afterEach(() => { closeCounsellors(); closeAll(); });
+  afterEach(closeAll);
 
   test('no credentials, a bad token or a bad cookie: refused with unauthorized', async () => {
     await assert.rejects(connected(counsellorClient(4, server)), /unauthorized/);
@@ -148,7 +116,7 @@ describe('/counsellor authentication', { timeout: 90000 }, () => {
       const sock = await connected(counsellorClient(4, own, { cookie: auth.cookie }));
       assert.equal(await bubbleIdOf(sock), auth.body.counsellor.id);
     } finally {
-      closeCounsellors();
+      closeAll();
       await own.stop();
     }
   });
@@ -158,7 +126,7 @@ describe('matching and chatting across namespaces', { timeout: 90000 }, () => {
   let server;
   before(async () => { server = await startServer(); });
   after(async () => { await server?.stop(); });
-  afterEach(() => { closeCounsellors(); closeAll(); });
+  afterEach(closeAll);
 
   for (const [ug, cg] of [[1, 4], [4, 1], [4, 4]]) {
     test(`${ug}.x user on / and ${cg}.x counsellor on /counsellor chat both ways`, async () => {
@@ -273,7 +241,7 @@ describe('issues and moderation', { timeout: 90000 }, () => {
   let server;
   before(async () => { server = await startServer(); });
   after(async () => { await server?.stop(); });
-  afterEach(() => { closeCounsellors(); closeAll(); });
+  afterEach(closeAll);
 
   test('missed, requested and flagged issues; resolving one takes it off the list', async () => {
     const lonely = await connect(4, server);
