@@ -11,8 +11,7 @@ use entity::counsellor_account;
 use sea_orm::DbErr;
 use tower_sessions::Session;
 
-use crate::AppState;
-use crate::store::SESSION_ACCOUNT_KEY;
+use crate::store::{SESSION_ACCOUNT_KEY, Store};
 
 pub mod accounts;
 pub mod password;
@@ -29,15 +28,15 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
 
 /// The account of an unexpired API token.
 pub async fn counsellor_for_token(
-    app: &AppState,
+    store: &Store,
     token: &str,
 ) -> Result<Option<counsellor_account::Model>, DbErr> {
-    app.store.account_for_token(token).await
+    store.account_for_token(token).await
 }
 
 /// The account a session is signed in as, if it still exists.
 pub async fn counsellor_for_session(
-    app: &AppState,
+    store: &Store,
     session: &Session,
 ) -> Result<Option<counsellor_account::Model>, DbErr> {
     let account_id = session
@@ -45,7 +44,7 @@ pub async fn counsellor_for_session(
         .await
         .map_err(|e| DbErr::Custom(format!("session: {e}")))?;
     match account_id {
-        Some(id) => app.store.account(&id).await,
+        Some(id) => store.account(&id).await,
         None => Ok(None),
     }
 }
@@ -56,31 +55,31 @@ pub async fn counsellor_for_session(
 /// request carries the [`Session`], unless it came from an origin that may not use the cookie:
 /// see [`crate::http::origin`]). A stale token does not hide a good cookie.
 pub async fn counsellor_for_handshake(
-    app: &AppState,
+    store: &Store,
     parts: &Parts,
     auth_token: Option<&str>,
 ) -> Result<Option<counsellor_account::Model>, DbErr> {
     if let Some(token) = auth_token.map(str::trim).filter(|t| !t.is_empty())
-        && let Some(account) = counsellor_for_token(app, token).await?
+        && let Some(account) = counsellor_for_token(store, token).await?
     {
         return Ok(Some(account));
     }
-    counsellor_for_request(app, &parts.headers, parts.extensions.get::<Session>()).await
+    counsellor_for_request(store, &parts.headers, parts.extensions.get::<Session>()).await
 }
 
 /// The counsellor behind an HTTP request: a bearer token first, then the session.
 pub async fn counsellor_for_request(
-    app: &AppState,
+    store: &Store,
     headers: &HeaderMap,
     session: Option<&Session>,
 ) -> Result<Option<counsellor_account::Model>, DbErr> {
     if let Some(token) = bearer_token(headers)
-        && let Some(account) = counsellor_for_token(app, token).await?
+        && let Some(account) = counsellor_for_token(store, token).await?
     {
         return Ok(Some(account));
     }
     match session {
-        Some(session) => counsellor_for_session(app, session).await,
+        Some(session) => counsellor_for_session(store, session).await,
         None => Ok(None),
     }
 }
@@ -93,7 +92,7 @@ mod tests {
     use clap::Parser;
 
     use super::*;
-    use crate::Config;
+    use crate::{AppState, Config};
 
     #[derive(Parser)]
     struct Args {
@@ -148,7 +147,7 @@ mod tests {
         let session = || Session::new(signed_in.id(), sessions.clone(), None);
         let bearer = |t: &str| format!("Bearer {t}");
         let who = async |parts: &Parts, token: Option<&str>| {
-            counsellor_for_handshake(&app, parts, token)
+            counsellor_for_handshake(&app.store, parts, token)
                 .await
                 .unwrap()
                 .map(|a| a.username)

@@ -96,7 +96,7 @@ async fn accept<A: Adapter>(
                 .as_ref()
                 .and_then(|a| a.get("token"))
                 .and_then(Value::as_str);
-            let account = crate::auth::counsellor_for_handshake(&app, s.req_parts(), token)
+            let account = crate::auth::counsellor_for_handshake(&app.store, s.req_parts(), token)
                 .await?
                 .ok_or(Refused::Unauthorized)?;
             // Signing out disconnects the account's sockets on every node through this room.

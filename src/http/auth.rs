@@ -111,13 +111,13 @@ async fn me(
     headers: HeaderMap,
 ) -> Result<Json<Me>, HttpError> {
     if let Some(token) = auth::bearer_token(&headers)
-        && let Some(account) = auth::counsellor_for_token(&app, token).await?
+        && let Some(account) = auth::counsellor_for_token(&app.store, token).await?
     {
         return Ok(Json(Me {
             counsellor: account.into(),
         }));
     }
-    let account = auth::counsellor_for_session(&app, &session)
+    let account = auth::counsellor_for_session(&app.store, &session)
         .await?
         .ok_or(HttpError::Unauthorized)?;
     session.set_expiry(session.expiry());
@@ -136,13 +136,13 @@ async fn logout(
 ) -> Result<StatusCode, HttpError> {
     let mut signed_out = Vec::new();
     if let Some(token) = auth::bearer_token(&headers) {
-        if let Some(account) = auth::counsellor_for_token(&app, token).await? {
+        if let Some(account) = auth::counsellor_for_token(&app.store, token).await? {
             signed_out.push(account.id);
         }
         app.store.revoke_token(token).await?;
     }
     if session.id().is_some() {
-        if let Some(account) = auth::counsellor_for_session(&app, &session).await? {
+        if let Some(account) = auth::counsellor_for_session(&app.store, &session).await? {
             signed_out.push(account.id);
         }
         session.flush().await?;

@@ -13,9 +13,6 @@ use super::push_outbox::{PushFanout, enqueue_for_message};
 use super::recent::{self, Recent};
 use crate::clock::now_ms;
 
-/// How many messages a room shows: the newest ones.
-pub const RECENT_MESSAGES: u64 = 100;
-
 #[derive(Debug, Clone)]
 pub struct NewMessage {
     pub room_id: String,

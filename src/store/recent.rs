@@ -18,8 +18,10 @@ use std::sync::{Arc, Mutex};
 use entity::{message, room};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
 
-use super::messages::RECENT_MESSAGES;
 use super::push_outbox::Params;
+
+/// How many messages a room shows: the newest ones.
+pub const RECENT_MESSAGES: u64 = 100;
 
 /// A room's newest messages.
 #[derive(Debug, Clone)]

@@ -1,5 +1,6 @@
 //! Lenient decoding of TinCan payloads: a missing or ill-typed field is `invalid_payload` naming
-//! that field, never a dropped event. Each request type parses itself from [`Fields`].
+//! that field, never a dropped event. Handlers read each field they need from [`Fields`], in
+//! the order the protocol checks them.
 use serde_json::{Map, Value};
 
 use super::TinCanError;
