@@ -350,7 +350,7 @@ mod tests {
                 if event == "boom" {
                     panic!("the handler of {event} failed");
                 }
-                wire::emit(&*socket, &event, &json!("ok"));
+                sio::emit(&*socket, &event, &json!("ok"));
                 ack.send(&wire::json(&json!({ "ok": event })));
                 if event == "late boom" {
                     panic!("the handler of {event} failed after answering");
@@ -359,7 +359,7 @@ mod tests {
         }
 
         fn failed(&self, socket: &dyn Sock, event: &str, ack: Ack) {
-            wire::emit(socket, "failed", &json!(event));
+            sio::emit(socket, "failed", &json!(event));
             ack.send(&wire::json(&json!({ "failed": event })));
         }
     }

@@ -4,7 +4,7 @@
 //! node, Redis or PostgreSQL for several. Only registration and the inbox are generic; everything
 //! else sees the socket it serves as a [`Sock`] and the server as an [`Io`], both built once per
 //! adapter from the generic implementations below. Payloads are already serialized
-//! ([`wire::Json`](crate::wire::Json)), so nothing here needs to be generic over them.
+//! ([`wire::Json`]), so nothing here needs to be generic over them.
 //!
 //! Every socket is in a room named by its own id (see [`inbox::open`](crate::inbox::open)), which
 //! is how one socket on any node is addressed.
@@ -19,7 +19,7 @@ use socketioxide::operators::BroadcastOperators;
 use socketioxide::socket::Sid;
 
 use crate::outflow::{self, Sent};
-use crate::wire::Json;
+use crate::wire::{self, Json};
 
 /// The socket a handler serves, on this node.
 pub trait Sock: Send + Sync {
@@ -215,6 +215,12 @@ impl Ack {
     pub fn send(self, payload: &Json) {
         (self.0)(payload)
     }
+}
+
+/// Sends an event to one socket, its payload made into JSON here; a socket that is gone is not an
+/// error.
+pub fn emit<T: serde::Serialize + ?Sized>(socket: &dyn Sock, event: &str, payload: &T) {
+    socket.send(event, &wire::json(payload));
 }
 
 /// The room of one socket, on whichever node it is.

@@ -12,7 +12,6 @@
 use std::io;
 use std::sync::Arc;
 
-use crate::sio::Sock;
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 use serde_json::ser::Formatter;
@@ -90,11 +89,6 @@ pub fn raw<T: Serialize + ?Sized>(payload: &T) -> Box<RawValue> {
 /// A payload as ASCII-only JSON, ready to send.
 pub fn json<T: Serialize + ?Sized>(payload: &T) -> Json {
     Json::Value(ascii_json(payload))
-}
-
-/// Sends an event to one socket; a socket that is gone is not an error.
-pub fn emit<T: Serialize + ?Sized>(socket: &dyn Sock, event: &str, payload: &T) {
-    socket.send(event, &json(payload));
 }
 
 /// A payload as ASCII-only JSON text.

@@ -2,7 +2,8 @@
 use serde_json::{Value, json};
 
 use super::views::{IssueView, RoomDetail};
-use super::{BubbleError, Ctx, Outcome, Payload, Reply, wire};
+use super::{BubbleError, Ctx, Outcome, Payload, Reply};
+use crate::sio;
 use crate::store::{IssueType, NewIssue, NewReport, NewRoom, PRIVATE};
 
 const MAX_REASON_CHARS: usize = 1000;
@@ -135,7 +136,7 @@ pub async fn counsellor_online(ctx: &Ctx, p: Payload) -> Outcome {
     if ctx.counsellor.is_some() {
         let issues = ctx.app.store.open_issues(Some(&id)).await?;
         let listed: Vec<IssueView> = issues.iter().map(IssueView::from).collect();
-        wire::emit(&*ctx.socket, "list_issues", &listed);
+        sio::emit(&*ctx.socket, "list_issues", &listed);
     }
     Ok(Some(Reply::new("counsellor_online", json!({}))))
 }

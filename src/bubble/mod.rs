@@ -140,7 +140,7 @@ fn overflow(s: &dyn Sock, _event: &str, ack: Ack) {
 /// the acknowledgement.
 fn refuse(s: &dyn Sock, error: &BubbleError, ack: Ack) {
     let error = error.wire();
-    wire::emit(s, "bubble_error", &error);
+    sio::emit(s, "bubble_error", &error);
     ack.send(&wire::json(&json!({ "error": error })));
 }
 
@@ -182,7 +182,7 @@ impl Served for Connected {
                     if let Err(e) = rooms::rejoin(&ctx).await {
                         tracing::error!(sid = %ctx.sid, error = %e, "restoring rooms failed");
                     }
-                    wire::emit(&*ctx.socket, "my_id", &*ctx.bubble_id);
+                    sio::emit(&*ctx.socket, "my_id", &*ctx.bubble_id);
                 }
                 Job::Event { event, data, ack } => {
                     handle(&ctx, &event, Payload::from(data), ack).await;
@@ -277,7 +277,7 @@ async fn handle(ctx: &Ctx, event: &str, p: Payload, ack: Ack) {
                 tracing::error!(sid = %ctx.sid, event, error = %e, "request failed");
             }
             let error = error.wire();
-            wire::emit(&*ctx.socket, "bubble_error", &error);
+            sio::emit(&*ctx.socket, "bubble_error", &error);
             ack.send(&wire::json(&json!({ "error": error })));
         }
     }

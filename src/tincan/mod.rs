@@ -155,8 +155,8 @@ fn refuse(s: &dyn Sock, event: &str, error: &TinCanError, ack: Ack) {
     let error = error.wire();
     let failure = kind(event).map(|k| k.failure);
     match failure {
-        Some(Failure::Event(name)) => wire::emit(s, name, &error),
-        Some(Failure::Response(name)) => wire::emit(s, name, &failed(&error, None)),
+        Some(Failure::Event(name)) => sio::emit(s, name, &error),
+        Some(Failure::Response(name)) => sio::emit(s, name, &failed(&error, None)),
         Some(Failure::Silent) | None => {}
     }
     ack.send(&wire::json(&failed(&error, None)));
@@ -340,7 +340,7 @@ async fn handle(ctx: &Ctx, event: &str, data: Value, ack: Ack) {
                 payload.insert("requestId".into(), Value::String(id.clone()));
             }
             if let Some(success) = kind.success {
-                wire::emit(&*ctx.socket, success, &payload);
+                sio::emit(&*ctx.socket, success, &payload);
             }
             payload.insert("ok".into(), Value::Bool(true));
             ack.send(&wire::json(&payload));
@@ -357,9 +357,9 @@ async fn handle(ctx: &Ctx, event: &str, data: Value, ack: Ack) {
                 Failure::Event(name) => {
                     let mut body = body.clone();
                     body.remove("ok");
-                    wire::emit(&*ctx.socket, name, &body);
+                    sio::emit(&*ctx.socket, name, &body);
                 }
-                Failure::Response(name) => wire::emit(&*ctx.socket, name, &body),
+                Failure::Response(name) => sio::emit(&*ctx.socket, name, &body),
                 Failure::Silent => {}
             }
             ack.send(&wire::json(&body));
