@@ -136,8 +136,7 @@ fn overflow(s: &dyn Sock, _event: &str, ack: Ack) {
     refuse(s, &BubbleError::RateLimited, ack);
 }
 
-/// Answers a request with a failure it never reached a handler's answer for: `bubble_error` and
-/// the acknowledgement.
+/// Answers a request with a failure: `bubble_error` and the acknowledgement.
 fn refuse(s: &dyn Sock, error: &BubbleError, ack: Ack) {
     let error = error.wire();
     sio::emit(s, "bubble_error", &error);
@@ -276,9 +275,7 @@ async fn handle(ctx: &Ctx, event: &str, p: Payload, ack: Ack) {
             if let BubbleError::Internal(e) = &error {
                 tracing::error!(sid = %ctx.sid, event, error = %e, "request failed");
             }
-            let error = error.wire();
-            sio::emit(&*ctx.socket, "bubble_error", &error);
-            ack.send(&wire::json(&json!({ "error": error })));
+            refuse(&*ctx.socket, &error, ack);
         }
     }
 }
