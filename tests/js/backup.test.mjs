@@ -15,10 +15,15 @@ const SKIP = DB_KIND === 'sqlite' ? false : 'SQLite only: PostgreSQL is backed u
 /** Below view_room's 100 newest messages, so that every message of a room can be read back. */
 const PER_ROOM = 90;
 
-/** Runs `bubble backup`; resolves to { code, stdout, stderr }. */
-async function backup(file, dbUrl) {
+/** Runs `bubble backup` (under `prlimit --fsize=N` with `fsize`); resolves to { code, stdout,
+ * stderr }. */
+async function backup(file, dbUrl, { fsize } = {}) {
+  const command = ['backup', file, '--database-url', dbUrl];
+  const [program, args] = fsize === undefined
+    ? [BIN, command]
+    : ['prlimit', [`--fsize=${fsize}`, BIN, ...command]];
   try {
-    const { stdout, stderr } = await execFileP(BIN, ['backup', file, '--database-url', dbUrl]);
+    const { stdout, stderr } = await execFileP(program, args);
     return { code: 0, stdout, stderr };
   } catch (e) {
     return { code: e.code, stdout: e.stdout, stderr: e.stderr };
@@ -81,6 +86,28 @@ describe('backup', { skip: SKIP, timeout: 120000 }, () => {
     const roomId = (await createRoom(writer)).roomId;
     const reply = await emitAck(writer, 'add_message', { roomId, message: 'after restore' });
     assert.equal(reply.error, undefined);
+  });
+
+  test('a backup that cannot be written (file size limit) fails and leaves no file behind', async (t) => {
+    const server = await startServer();
+    t.after(() => server.stop());
+    const dir = mkdtempSync(join(tmpdir(), 'bubble-backup-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const s = await connect(4, server);
+    const roomId = (await createRoom(s)).roomId;
+    for (let i = 0; i < 20; i++) await emitAck(s, 'add_message', { roomId, message: 'x'.repeat(500) });
+
+    const copy = join(dir, 'copy.db');
+    const failed = await backup(copy, server.dbUrl, { fsize: 4096 });
+    assert.notEqual(failed.code, 0, failed.stdout);
+    assert.match(failed.stderr, /^error: /m);
+    assert.ok(!existsSync(copy), 'no copy at the destination');
+    assert.ok(!existsSync(`${copy}.partial`), 'no partial file left');
+
+    // Once the limit is gone, the same backup succeeds.
+    const done = await backup(copy, server.dbUrl);
+    assert.equal(done.code, 0, done.stderr);
+    assert.ok(statSync(copy).size > 4096);
   });
 
   test('a backup never overwrites a file, and a PostgreSQL URL is pointed to pg_dump', async (t) => {
