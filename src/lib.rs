@@ -4,12 +4,11 @@
 //! shutdown signal. The modules:
 //! - [`auth`]: counsellor accounts' passwords and sign-in checks;
 //! - [`bubble`]: the Bubble protocol on `/` (events, payloads, error codes);
-//! - [`inbox`]: every socket's events handled in order; [`wire`]: JSON every client reads;
-//! - [`outflow`]: what a socket has waiting to be sent, bounded in bytes;
+//! - [`socket`]: what every namespace shares: accepting a socket, its ordered inbox, its
+//!   bounded output, emitting and the JSON every client reads;
 //! - [`tincan`]: the TinCan protocol on `/tincan` and its accounts over HTTP;
 //! - [`store`]: the only code that talks to the database;
 //! - [`presence`]: who is connected where, in memory or shared by the nodes of a cluster;
-//! - [`sio`]: socket.io as the handlers see it, whichever adapter links the nodes;
 //! - [`cluster`]: liveness of the nodes of a cluster;
 //! - [`push`]: push notifications, from the outbox to APNs and FCM;
 //! - [`http`]: plain HTTP routes, counsellor sign-in among them;
@@ -40,18 +39,16 @@ pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod http;
-pub mod inbox;
-pub mod outflow;
 pub mod presence;
 pub mod push;
-pub mod sio;
+pub mod socket;
 pub mod store;
 pub mod telemetry;
 pub mod tincan;
-pub mod wire;
 
 pub use config::Config;
 use presence::Presence;
+use socket::{outflow, sio};
 use store::Store;
 
 /// Outgoing packets a socket may have waiting before emits to it fail.

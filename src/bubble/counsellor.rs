@@ -3,7 +3,7 @@ use serde_json::{Value, json};
 
 use super::views::{IssueView, RoomDetail};
 use super::{BubbleError, Ctx, Outcome, Payload, Reply};
-use crate::sio;
+use crate::socket::sio;
 use crate::store::{IssueType, NewIssue, NewReport, NewRoom, PRIVATE};
 
 const MAX_REASON_CHARS: usize = 1000;

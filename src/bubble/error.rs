@@ -1,5 +1,5 @@
 //! Every way a Bubble request can fail, and its wire code.
-use serde::Serialize;
+use crate::socket::WireError;
 
 /// A failed request: sent to the requesting socket only, as `bubble_error { code, message }`.
 #[derive(Debug, thiserror::Error)]
@@ -114,12 +114,7 @@ impl BubbleError {
         WireError {
             code: self.code(),
             message: self.to_string(),
+            field: None,
         }
     }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct WireError {
-    pub code: &'static str,
-    pub message: String,
 }

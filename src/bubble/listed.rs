@@ -17,8 +17,8 @@ use serde_json::value::RawValue;
 
 use super::views::{MessageView, RoomView};
 use crate::presence::Snapshot;
+use crate::socket::wire::{self, AsciiStr, Json};
 use crate::store::{Recent, Store};
-use crate::wire::{self, AsciiStr, Json};
 
 #[derive(Default)]
 pub struct ListedRooms {

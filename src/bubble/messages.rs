@@ -6,8 +6,8 @@ use serde::Serialize;
 
 use super::views::MessageView;
 use super::{BubbleError, Ctx, Outcome, Payload, Reply};
+use crate::socket::wire::{self, AsciiStr, Json};
 use crate::store::{NewMessage, PushFanout};
-use crate::wire::{self, AsciiStr, Json};
 
 const MAX_MESSAGE_CHARS: usize = 3000;
 const MAX_REACTION_CHARS: usize = 50;

@@ -15,17 +15,17 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
-use socketioxide::extract::{SocketRef, TryData};
-use socketioxide::handler::ConnectHandler;
+use socketioxide::extract::SocketRef;
 use socketioxide::socket::Sid;
 use socketioxide_core::adapter::DefinedAdapter;
 use uuid::Uuid;
 
 use crate::AppState;
-use crate::inbox::{self, Handled, Job, Refused, Served};
 use crate::presence::{BubbleId, Conn, Ns};
-use crate::sio::{self, Ack, Sock, SockRef};
-use crate::wire::{self, Json};
+use crate::socket::wire::{self, Json};
+use crate::socket::{
+    self, Ack, Handled, Job, Protocol, Refusal, Refused, Served, Sock, SockRef, sio,
+};
 
 mod counsellor;
 mod error;
@@ -52,94 +52,76 @@ pub fn register<A: Adapter + DefinedAdapter>(
     app: &Arc<AppState>,
     io: &SocketIo<A>,
 ) -> Vec<A::InitRes> {
-    vec![
-        register_ns(app, io, Ns::Root),
-        register_ns(app, io, Ns::Counsellor),
-    ]
+    [Ns::Root, Ns::Counsellor]
+        .into_iter()
+        .map(|ns| socket::register(app, io, ns.path(), Bubble { ns }))
+        .collect()
 }
 
-fn register_ns<A: Adapter + DefinedAdapter>(
-    app: &Arc<AppState>,
-    io: &SocketIo<A>,
+/// The Bubble protocol on one of its namespaces.
+struct Bubble {
     ns: Ns,
-) -> A::InitRes {
-    let on_connect = async |s: SocketRef<A>| inbox::hand_over(&s);
-    let identify = {
-        let app = app.clone();
-        move |s: SocketRef<A>, TryData(auth): TryData<Value>| {
-            let app = app.clone();
-            async move { accept(app, ns, s, auth.ok()).await }
-        }
-    };
-    io.ns(ns.path(), on_connect.with(identify))
 }
 
-/// Connect middleware: runs before the client hears it is connected. Resolves the person, opens
-/// the socket's inbox and registers the handlers, so no event can slip past them.
-async fn accept<A: Adapter>(
-    app: Arc<AppState>,
-    ns: Ns,
-    s: SocketRef<A>,
-    auth: Option<Value>,
-) -> Result<(), Refused> {
-    let mut counsellor = None;
-    let (bubble_id, name): (BubbleId, Option<String>) = match ns {
-        Ns::Root => match bubble_token(s.req_parts().uri.query().unwrap_or("")) {
-            Some(token) => {
-                let person = app.store.person_for_token(token).await?;
-                (person.bubble_id.into(), person.name)
+impl Protocol for Bubble {
+    type Served = Connected;
+
+    /// On `/`, the person of the `bubble` query token (a returning person) or a new one; on
+    /// `/counsellor`, the signed-in account (session cookie or `auth.token`), or refused.
+    async fn accept<A: Adapter>(
+        &self,
+        app: &Arc<AppState>,
+        s: &SocketRef<A>,
+        auth: Option<Value>,
+    ) -> Result<Connected, Refused> {
+        let mut counsellor = None;
+        let query = s.req_parts().uri.query().unwrap_or("");
+        let (bubble_id, name): (BubbleId, Option<String>) = match self.ns {
+            Ns::Root => match socket::query_param(query, "bubble").and_then(bubble_token) {
+                Some(token) => {
+                    let person = app.store.person_for_token(token).await?;
+                    (person.bubble_id.into(), person.name)
+                }
+                None => (Uuid::new_v4().to_string().into(), None),
+            },
+            Ns::Counsellor => {
+                let token = socket::auth_token(auth.as_ref());
+                let account =
+                    crate::auth::counsellor_for_handshake(&app.store, s.req_parts(), token)
+                        .await?
+                        .ok_or(Refused::Unauthorized)?;
+                // Signing out disconnects the account's sockets on every node through this room.
+                s.join(account_room(&account.id));
+                counsellor = Some(Arc::new(CounsellorIdentity {
+                    account_id: account.id.clone(),
+                    username: account.username,
+                    name: account.name.clone(),
+                }));
+                (account.id.into(), Some(account.name))
             }
-            None => (Uuid::new_v4().to_string().into(), None),
-        },
-        Ns::Counsellor => {
-            let token = auth
-                .as_ref()
-                .and_then(|a| a.get("token"))
-                .and_then(Value::as_str);
-            let account = crate::auth::counsellor_for_handshake(&app.store, s.req_parts(), token)
-                .await?
-                .ok_or(Refused::Unauthorized)?;
-            // Signing out disconnects the account's sockets on every node through this room.
-            s.join(account_room(&account.id));
-            counsellor = Some(Arc::new(CounsellorIdentity {
-                account_id: account.id.clone(),
-                username: account.username,
-                name: account.name.clone(),
-            }));
-            (account.id.into(), Some(account.name))
-        }
-    };
-    let limit = app.config.max_queued_events;
-    crate::outflow::attach(&s, &app.lines);
-    let served = Connected {
-        app,
-        conn: Conn { ns, sid: s.id },
-        bubble_id,
-        counsellor,
-        name: Arc::new(std::sync::Mutex::new(name)),
-    };
-    inbox::open(&s, limit, overflow, Arc::new(served));
-    Ok(())
+        };
+        Ok(Connected {
+            app: app.clone(),
+            conn: Conn {
+                ns: self.ns,
+                sid: s.id,
+            },
+            bubble_id,
+            counsellor,
+            name: Arc::new(std::sync::Mutex::new(name)),
+        })
+    }
 }
 
 /// The `bubble` query parameter, when it is a UUID.
-fn bubble_token(query: &str) -> Option<Uuid> {
-    query
-        .split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .find(|(key, _)| *key == "bubble")
-        .and_then(|(_, value)| Uuid::try_parse(value).ok())
-}
-
-/// Answers an event refused because too many are waiting: `rate_limited`.
-fn overflow(s: &dyn Sock, _event: &str, ack: Ack) {
-    refuse(s, &BubbleError::RateLimited, ack);
+fn bubble_token(value: &str) -> Option<Uuid> {
+    Uuid::try_parse(value).ok()
 }
 
 /// Answers a request with a failure: `bubble_error` and the acknowledgement.
 fn refuse(s: &dyn Sock, error: &BubbleError, ack: Ack) {
     let error = error.wire();
-    sio::emit(s, "bubble_error", &error);
+    socket::emit(s, "bubble_error", &error);
     ack.send(&wire::json(&json!({ "error": error })));
 }
 
@@ -181,7 +163,7 @@ impl Served for Connected {
                     if let Err(e) = rooms::rejoin(&ctx).await {
                         tracing::error!(sid = %ctx.sid, error = %e, "restoring rooms failed");
                     }
-                    sio::emit(&*ctx.socket, "my_id", &*ctx.bubble_id);
+                    socket::emit(&*ctx.socket, "my_id", &*ctx.bubble_id);
                 }
                 Job::Event { event, data, ack } => {
                     handle(&ctx, &event, Payload::from(data), ack).await;
@@ -191,9 +173,14 @@ impl Served for Connected {
         })
     }
 
-    fn failed(&self, socket: &dyn Sock, _event: &str, ack: Ack) {
-        let panicked = sea_orm::DbErr::Custom("the handler panicked".into());
-        refuse(socket, &BubbleError::Internal(panicked), ack);
+    fn refuse(&self, socket: &dyn Sock, _event: &str, why: Refusal, ack: Ack) {
+        let error = match why {
+            Refusal::Overloaded => BubbleError::RateLimited,
+            Refusal::Panicked => {
+                BubbleError::Internal(sea_orm::DbErr::Custom("the handler panicked".into()))
+            }
+        };
+        refuse(socket, &error, ack);
     }
 
     /// `list_rooms` and `my_rooms` take no arguments and `view_room` only its room: a later

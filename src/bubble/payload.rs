@@ -1,9 +1,10 @@
 //! Lenient decoding of request payloads: a wrong type for one field is that field's error code,
 //! never a dropped event.
-use serde_json::{Map, Value};
+use serde_json::Value;
 use uuid::{Uuid, Variant};
 
 use super::BubbleError;
+use crate::socket::payload::Object;
 
 /// The categories a room may have.
 pub const CATEGORIES: [&str; 6] = [
@@ -19,20 +20,17 @@ pub const DEFAULT_USER_LIMIT: i32 = 21;
 /// A request payload. Anything but a JSON object (nothing, `null`, a string, a number, an array)
 /// reads as an empty object; a `null` field reads as absent.
 #[derive(Debug, Default)]
-pub struct Payload(Map<String, Value>);
+pub struct Payload(Object);
 
 impl From<Value> for Payload {
     fn from(value: Value) -> Self {
-        match value {
-            Value::Object(map) => Self(map),
-            _ => Self::default(),
-        }
+        Self(Object::from_value(value).unwrap_or_default())
     }
 }
 
 impl Payload {
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.0.get(key).filter(|v| !v.is_null())
+        self.0.get(key)
     }
 
     /// `roomId`: `no_room_id` when absent or empty, `invalid_room_id` unless a hyphenated UUID of

@@ -7,10 +7,10 @@ use serde_json::{Map, Value};
 
 use crate::clock::Iso;
 use crate::presence::Snapshot;
-use crate::wire::AsciiStr;
+use crate::socket::wire::AsciiStr;
 
 /// The `Room` shape. Its strings are [`AsciiStr`], so it can be made into JSON with
-/// [`wire::raw`](crate::wire::raw).
+/// [`wire::raw`](crate::socket::wire::raw).
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RoomView<'a> {
@@ -93,7 +93,7 @@ impl<'a> RoomDetail<'a> {
 }
 
 /// The `Message` shape. Its strings are [`AsciiStr`], so it can be made into JSON with
-/// [`wire::raw`](crate::wire::raw).
+/// [`wire::raw`](crate::socket::wire::raw).
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageView<'a> {

@@ -4,10 +4,10 @@
 //! `-response` with `ok: false`) and on its acknowledgement; over HTTP it is a status and the
 //! same `{ code, message }` body. Internal failures are logged with their detail and show only
 //! `internal_error`.
+use crate::socket::WireError;
 use axum::Json;
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
-use serde::Serialize;
 
 use crate::auth::password::PasswordError;
 
@@ -103,14 +103,6 @@ impl TinCanError {
             tracing::error!(what, error = format!("{e:#}"), "tincan request failed");
         }
     }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct WireError {
-    pub code: &'static str,
-    pub message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub field: Option<&'static str>,
 }
 
 impl IntoResponse for TinCanError {

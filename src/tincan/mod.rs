@@ -22,16 +22,16 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
-use socketioxide::extract::{SocketRef, TryData};
-use socketioxide::handler::ConnectHandler;
+use socketioxide::extract::SocketRef;
 use socketioxide_core::adapter::DefinedAdapter;
 
 use crate::AppState;
 use crate::config::TinCanArgs;
-use crate::inbox::{self, Handled, Job, Refused, Served};
-use crate::sio::{self, Ack, Sock, SockRef};
+use crate::socket::wire;
+use crate::socket::{
+    self, Ack, Handled, Job, Protocol, Refusal, Refused, Served, Sock, SockRef, sio,
+};
 use crate::store::Store;
-use crate::wire;
 
 mod accounts;
 mod conversations;
@@ -82,84 +82,74 @@ pub struct Identity {
 
 /// Registers the `/tincan` namespace.
 pub fn register<A: Adapter + DefinedAdapter>(app: &Arc<AppState>, io: &SocketIo<A>) -> A::InitRes {
-    let on_connect = async |s: SocketRef<A>| inbox::hand_over(&s);
-    let authenticate = {
-        let app = app.clone();
-        move |s: SocketRef<A>, TryData(auth): TryData<Value>| {
-            let app = app.clone();
-            async move { accept(app, s, auth.ok()).await }
-        }
-    };
-    io.ns(NS, on_connect.with(authenticate))
+    socket::register(app, io, NS, TinCanProtocol)
 }
 
-/// Connect middleware: finds the user of the token, puts the socket in its rooms, and opens its
-/// inbox, all before the client hears it is connected.
-async fn accept<A: Adapter>(
-    app: Arc<AppState>,
-    s: SocketRef<A>,
-    auth: Option<Value>,
-) -> Result<(), Refused> {
-    let parts = s.req_parts();
-    let from_auth = auth
-        .as_ref()
-        .and_then(|a| a.get("token"))
-        .and_then(Value::as_str);
-    let from_header = crate::auth::bearer_token(&parts.headers);
-    let from_query = parts.uri.query().and_then(query_token);
-    let mut signed_in = None;
-    for token in [from_auth, from_header, from_query].into_iter().flatten() {
-        let token = token.trim();
-        if token.is_empty() {
-            continue;
+/// The TinCan protocol on `/tincan`.
+struct TinCanProtocol;
+
+impl Protocol for TinCanProtocol {
+    type Served = Connected;
+
+    /// Finds the user of the token (from `auth.token`, an `Authorization: Bearer` header or the
+    /// query `token=`, the first that signs someone in) and puts the socket in its rooms.
+    async fn accept<A: Adapter>(
+        &self,
+        app: &Arc<AppState>,
+        s: &SocketRef<A>,
+        auth: Option<Value>,
+    ) -> Result<Connected, Refused> {
+        let parts = s.req_parts();
+        let from_auth = socket::auth_token(auth.as_ref());
+        let from_header = crate::auth::bearer_token(&parts.headers);
+        let from_query = parts
+            .uri
+            .query()
+            .and_then(|q| socket::query_param(q, "token"));
+        let mut signed_in = None;
+        for token in [from_auth, from_header, from_query].into_iter().flatten() {
+            let token = token.trim();
+            if token.is_empty() {
+                continue;
+            }
+            if let Some(found) = app.store.tincan_user_for_token(token).await? {
+                signed_in = Some(found);
+                break;
+            }
         }
-        if let Some(found) = app.store.tincan_user_for_token(token).await? {
-            signed_in = Some(found);
-            break;
-        }
+        let signed_in = signed_in.ok_or(Refused::Unauthorized)?;
+        let rooms = rooms::of_user(&app.store, &signed_in.user.id).await?;
+        s.join(rooms);
+        // Revoking the token disconnects its sockets on every node through this room.
+        s.join(token_room(&signed_in.token_hash));
+        let me = Arc::new(Identity {
+            user_id: signed_in.user.id,
+            username: signed_in.user.username,
+            display_name: signed_in.user.display_name,
+            token_hash: signed_in.token_hash,
+        });
+        Ok(Connected {
+            app: app.clone(),
+            me,
+        })
     }
-    let signed_in = signed_in.ok_or(Refused::Unauthorized)?;
-    let rooms = rooms::of_user(&app.store, &signed_in.user.id).await?;
-    s.join(rooms);
-    // Revoking the token disconnects its sockets on every node through this room.
-    s.join(token_room(&signed_in.token_hash));
-    let me = Arc::new(Identity {
-        user_id: signed_in.user.id,
-        username: signed_in.user.username,
-        display_name: signed_in.user.display_name,
-        token_hash: signed_in.token_hash,
-    });
-    let limit = app.config.max_queued_events;
-    crate::outflow::attach(&s, &app.lines);
-    inbox::open(&s, limit, overflow, Arc::new(Connected { app, me }));
-    Ok(())
 }
 
-/// The `token` query parameter of the handshake URL.
-fn query_token(query: &str) -> Option<&str> {
-    query
-        .split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .find(|(key, _)| *key == "token")
-        .map(|(_, value)| value)
-}
-
-/// Answers an event refused because too many are waiting: `rate_limited`.
-fn overflow(s: &dyn Sock, event: &str, ack: Ack) {
-    refuse(s, event, &TinCanError::RateLimited, ack);
-}
-
-/// Answers a request with a failure it never reached a handler's answer for, as the request's
-/// failure and on the acknowledgement (without the `requestId`, which was not read).
-fn refuse(s: &dyn Sock, event: &str, error: &TinCanError, ack: Ack) {
-    let error = error.wire();
-    let failure = kind(event).map(|k| k.failure);
-    match failure {
-        Some(Failure::Event(name)) => sio::emit(s, name, &error),
-        Some(Failure::Response(name)) => sio::emit(s, name, &failed(&error, None)),
+/// Answers a request with a failure: the request's failure event (its `-failed` event, or its
+/// `-response` with `ok: false`), then `{ ok: false, code, message, field?, requestId? }` on the
+/// acknowledgement. Unknown events get the acknowledgement only.
+fn refuse(s: &dyn Sock, event: &str, error: &TinCanError, request_id: Option<String>, ack: Ack) {
+    let body = failed(&error.wire(), request_id);
+    match kind(event).map(|k| k.failure) {
+        Some(Failure::Event(name)) => {
+            let mut body = body.clone();
+            body.remove("ok");
+            socket::emit(s, name, &body);
+        }
+        Some(Failure::Response(name)) => socket::emit(s, name, &body),
         Some(Failure::Silent) | None => {}
     }
-    ack.send(&wire::json(&failed(&error, None)));
+    ack.send(&wire::json(&body));
 }
 
 /// What `/tincan` keeps about a connected socket: who is behind it.
@@ -183,9 +173,13 @@ impl Served for Connected {
         })
     }
 
-    fn failed(&self, socket: &dyn Sock, event: &str, ack: Ack) {
-        let panicked = TinCanError::Internal(anyhow::anyhow!("the handler panicked"));
-        refuse(socket, event, &panicked, ack);
+    /// Refused before its payload was read: without its `requestId`.
+    fn refuse(&self, socket: &dyn Sock, event: &str, why: Refusal, ack: Ack) {
+        let error = match why {
+            Refusal::Overloaded => TinCanError::RateLimited,
+            Refusal::Panicked => TinCanError::Internal(anyhow::anyhow!("the handler panicked")),
+        };
+        refuse(socket, event, &error, None, ack);
     }
 }
 
@@ -340,7 +334,7 @@ async fn handle(ctx: &Ctx, event: &str, data: Value, ack: Ack) {
                 payload.insert("requestId".into(), Value::String(id.clone()));
             }
             if let Some(success) = kind.success {
-                sio::emit(&*ctx.socket, success, &payload);
+                socket::emit(&*ctx.socket, success, &payload);
             }
             payload.insert("ok".into(), Value::Bool(true));
             ack.send(&wire::json(&payload));
@@ -352,17 +346,7 @@ async fn handle(ctx: &Ctx, event: &str, data: Value, ack: Ack) {
         }
         Err(error) => {
             error.log(event);
-            let body = failed(&error.wire(), request_id);
-            match kind.failure {
-                Failure::Event(name) => {
-                    let mut body = body.clone();
-                    body.remove("ok");
-                    sio::emit(&*ctx.socket, name, &body);
-                }
-                Failure::Response(name) => sio::emit(&*ctx.socket, name, &body),
-                Failure::Silent => {}
-            }
-            ack.send(&wire::json(&body));
+            refuse(&*ctx.socket, event, &error, request_id, ack);
         }
     }
 }
@@ -377,7 +361,7 @@ fn ok(request_id: Option<String>) -> Map<String, Value> {
 }
 
 /// `{ ok: false, code, message, field?, requestId? }`.
-fn failed(error: &error::WireError, request_id: Option<String>) -> Map<String, Value> {
+fn failed(error: &crate::socket::WireError, request_id: Option<String>) -> Map<String, Value> {
     let mut body = match json!(error) {
         Value::Object(map) => map,
         _ => Map::new(),

@@ -1,9 +1,10 @@
 //! Lenient decoding of TinCan payloads: a missing or ill-typed field is `invalid_payload` naming
 //! that field, never a dropped event. Handlers read each field they need from [`Fields`], in
 //! the order the protocol checks them.
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::TinCanError;
+use crate::socket::payload::Object;
 
 /// Default and largest page sizes of `group/list` and `message/list`.
 pub const DEFAULT_LIMIT: u64 = 50;
@@ -17,16 +18,16 @@ const MAX_REQUEST_ID_LEN: usize = 200;
 /// as `invalid_payload` with `field: "payload"`. A `null` field reads as absent, except where a
 /// request gives `null` a meaning of its own ([`Fields::nullable_ids`]).
 #[derive(Debug, Default, Clone)]
-pub struct Fields(Map<String, Value>);
+pub struct Fields(Object);
 
 impl TryFrom<Value> for Fields {
     type Error = TinCanError;
 
     fn try_from(value: Value) -> Result<Self, TinCanError> {
-        match value {
-            Value::Object(map) => Ok(Self(map)),
-            Value::Null => Ok(Self::default()),
-            _ => Err(TinCanError::invalid(
+        match Object::from_value(value) {
+            Ok(object) => Ok(Self(object)),
+            Err(Value::Null) => Ok(Self::default()),
+            Err(_) => Err(TinCanError::invalid(
                 "payload",
                 "The payload must be a JSON object.",
             )),
@@ -36,7 +37,7 @@ impl TryFrom<Value> for Fields {
 
 impl Fields {
     fn get(&self, key: &str) -> Option<&Value> {
-        self.0.get(key).filter(|v| !v.is_null())
+        self.0.get(key)
     }
 
     /// `requestId`: any string, echoed in every answer.
@@ -84,7 +85,7 @@ impl Fields {
         &self,
         key: &'static str,
     ) -> Result<Option<Option<Vec<String>>>, TinCanError> {
-        match self.0.get(key) {
+        match self.0.get_raw(key) {
             None => Ok(None),
             Some(Value::Null) => Ok(Some(None)),
             Some(value) => id_list(key, value).map(|ids| Some(Some(ids))),

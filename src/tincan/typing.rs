@@ -11,8 +11,8 @@ use serde::Serialize;
 use tokio::task::AbortHandle;
 
 use super::{Answer, Ctx, Fields, NS, Outcome, conversations, rooms};
-use crate::sio::Io;
-use crate::wire;
+use crate::socket::sio::Io;
+use crate::socket::wire;
 
 type Key = (String, String);
 

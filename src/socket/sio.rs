@@ -6,7 +6,7 @@
 //! adapter from the generic implementations below. Payloads are already serialized
 //! ([`wire::Json`]), so nothing here needs to be generic over them.
 //!
-//! Every socket is in a room named by its own id (see [`inbox::open`](crate::inbox::open)), which
+//! Every socket is in a room named by its own id (see [`inbox::open`](super::inbox::open)), which
 //! is how one socket on any node is addressed.
 use std::sync::Arc;
 
@@ -18,8 +18,8 @@ use socketioxide::extract::{AckSender, SocketRef};
 use socketioxide::operators::BroadcastOperators;
 use socketioxide::socket::Sid;
 
-use crate::outflow::{self, Sent};
-use crate::wire::{self, Json};
+use super::outflow::{self, Sent};
+use super::wire::{self, Json};
 
 /// The socket a handler serves, on this node.
 pub trait Sock: Send + Sync {

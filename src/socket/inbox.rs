@@ -13,7 +13,7 @@
 //! of its own, only its inbox and what its namespace keeps about it.
 //!
 //! A job that panics is logged and ends there; the socket's later jobs are handled as usual. An
-//! event whose handler panicked before answering is answered by [`Served::failed`] (the
+//! event whose handler panicked before answering is answered by [`Served::refuse`] (the
 //! protocol's `internal_error`), so its client is not left waiting.
 //!
 //! A request whose answer makes the answer to an earlier one still waiting out of date
@@ -34,12 +34,17 @@ use socketioxide::handler::FromMessageParts;
 use socketioxide::socket::Socket;
 use socketioxide::{ProtocolVersion, TransportType};
 
-use crate::sio::{self, Ack, Sock, SockRef};
-use crate::wire;
+use super::sio::{self, Ack, Sock, SockRef};
+use super::wire;
 
-/// Answers an event refused because the socket already has too many waiting: the protocol's own
-/// `rate_limited` failure, as an event and on the acknowledgement.
-pub type Overflow = fn(socket: &dyn Sock, event: &str, ack: Ack);
+/// Why an event is answered by [`Served::refuse`] instead of its handler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The socket already has too many events waiting: the protocol's `rate_limited`.
+    Overloaded,
+    /// Its handler panicked before it answered: the protocol's `internal_error`.
+    Panicked,
+}
 
 /// What a socket's inbox holds, in order.
 pub enum Job {
@@ -63,9 +68,9 @@ pub type Handled<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 /// passed with every job.
 pub trait Served: Send + Sync + 'static {
     fn handle(&self, socket: SockRef, job: Job) -> Handled<'_>;
-    /// Answers an event whose handling panicked before it answered: the protocol's
-    /// `internal_error`, as an event and on the acknowledgement.
-    fn failed(&self, socket: &dyn Sock, event: &str, ack: Ack);
+    /// Answers an event its handler never answered (see [`Refusal`]) the way the protocol answers
+    /// any failure: as an event and on the acknowledgement.
+    fn refuse(&self, socket: &dyn Sock, event: &str, why: Refusal, ack: Ack);
 
     /// What a request's answer is, for requests whose answer makes any earlier answer to the
     /// same request out of date (`list_rooms`): two requests with the same key are answered
@@ -83,7 +88,6 @@ struct Shared {
     state: Mutex<State>,
     served: Arc<dyn Served>,
     limit: usize,
-    overflow: Overflow,
 }
 
 #[derive(Default)]
@@ -202,7 +206,9 @@ impl Inbox {
         };
         tracing::error!(sid = %socket.id(), event, panic, "request failed: its handler panicked");
         if let Some(ack) = take(&held) {
-            self.0.served.failed(&**socket, &event, ack);
+            self.0
+                .served
+                .refuse(&**socket, &event, Refusal::Panicked, ack);
         }
     }
 }
@@ -215,15 +221,10 @@ fn take(held: &Mutex<Option<Ack>>) -> Option<Ack> {
 }
 
 /// Opens a socket's inbox from its connect middleware: every event of the socket goes to it (at
-/// most `limit` waiting; more are answered by `overflow`), and so does its disconnection, all
-/// handled by `served` once the socket is connected. The socket also joins the room of its own
+/// most `limit` waiting; more are refused as [`Refusal::Overloaded`]), and so does its
+/// disconnection, all handled by `served` once the socket is connected. The socket also joins the room of its own
 /// id, by which any node can address it.
-pub fn open<A: Adapter>(
-    s: &SocketRef<A>,
-    limit: usize,
-    overflow: Overflow,
-    served: Arc<dyn Served>,
-) {
+pub fn open<A: Adapter>(s: &SocketRef<A>, limit: usize, served: Arc<dyn Served>) {
     let state = State {
         jobs: VecDeque::from([Job::Connected]),
         ..State::default()
@@ -232,7 +233,6 @@ pub fn open<A: Adapter>(
         state: Mutex::new(state),
         served,
         limit,
-        overflow,
     }));
     s.extensions.insert(inbox);
     s.join(sio::own_room(s.id));
@@ -284,7 +284,8 @@ impl<A: Adapter> FromMessageParts<A> for Queued {
         let socket = SocketRef::from(s.clone());
         let ack = Ack::new(socket.clone(), ack, *ack_id);
         if inbox.lock().events >= inbox.0.limit {
-            (inbox.0.overflow)(&socket, &event, ack);
+            let why = Refusal::Overloaded;
+            inbox.0.served.refuse(&socket, &event, why, ack);
             return Ok(Queued);
         }
         let Ok(TryData(data)) = TryData::<Value>::from_message_parts(s, v, ack_id);
@@ -307,8 +308,8 @@ mod tests {
     use socketioxide::extensions::Extensions;
     use socketioxide::socket::Sid;
 
+    use super::wire::{self, Json};
     use super::*;
-    use crate::wire::{self, Json};
 
     /// A socket that records what it is sent.
     struct FakeSock {
@@ -358,7 +359,8 @@ mod tests {
             })
         }
 
-        fn failed(&self, socket: &dyn Sock, event: &str, ack: Ack) {
+        fn refuse(&self, socket: &dyn Sock, event: &str, why: Refusal, ack: Ack) {
+            assert_eq!(why, Refusal::Panicked);
             sio::emit(socket, "failed", &json!(event));
             ack.send(&wire::json(&json!({ "failed": event })));
         }
@@ -391,7 +393,6 @@ mod tests {
             }),
             served: Arc::new(Panicky),
             limit: 16,
-            overflow: |_, _, _| {},
         }));
         let socket = Arc::new(FakeSock {
             id: Sid::new(),
