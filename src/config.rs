@@ -87,6 +87,10 @@ pub struct Config {
     )]
     pub log_message_text: bool,
 
+    /// Log lines as text, or as JSON objects, one per line, for a log collector.
+    #[arg(long, env = "BUBBLE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
     /// How long shutdown (on SIGTERM or SIGINT) may take: leaving the cluster, closing the
     /// sockets, finishing open requests and the pushes in flight. Past it the process exits
     /// anyway (status 1), logging what was cut short. Seconds (`10`) or a duration (`1m`).
@@ -169,6 +173,17 @@ pub struct DatabaseArgs {
     /// Log filter (tracing `EnvFilter` syntax); `RUST_LOG` overrides it.
     #[arg(long, env = "BUBBLE_LOG", default_value = "info")]
     pub log: String,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum LogFormat {
+    /// One line of text per event, coloured on a terminal.
+    #[default]
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `target`, `message` and the event's
+    /// fields (`sid`, `ns`, `event`, `code`, …) at the top level, with the spans it ran in.
+    Json,
 }
 
 /// Push providers. A provider left unconfigured has its pushes logged instead of sent.

@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand};
 use bubble::auth::{accounts, username};
 use bubble::config::{Config, DatabaseArgs};
 use bubble::store::Store;
-use bubble::telemetry::Logging;
+use bubble::telemetry::{LogFormat, Logging};
 
 /// Socket.io server for the Bubble peer-support apps and TinCan group chat.
 #[derive(Parser)]
@@ -82,7 +82,7 @@ async fn main() -> anyhow::Result<()> {
         None => run(cli.serve).await,
         Some(Command::Serve(config)) => run(*config).await,
         Some(Command::Migrate(db)) => {
-            let _log = bubble::telemetry::init(&db.log, false);
+            let _log = bubble::telemetry::init(&db.log, LogFormat::Text, false);
             bubble::store::Store::connect(&db).await?;
             tracing::info!("migrations applied");
             Ok(())
@@ -167,7 +167,11 @@ async fn counsellor(command: CounsellorCommand) -> anyhow::Result<()> {
 /// The store, and the log, which lasts as long as what it returns is kept.
 async fn open(db: &DatabaseArgs) -> anyhow::Result<(Store, Logging)> {
     // Migration progress is noise next to a command's own output.
-    let log = bubble::telemetry::init(&format!("{},sea_orm_migration=warn", db.log), false);
+    let log = bubble::telemetry::init(
+        &format!("{},sea_orm_migration=warn", db.log),
+        LogFormat::Text,
+        false,
+    );
     let store = Store::connect(db)
         .await
         .with_context(|| format!("opening the database {}", db.database_url))?;
@@ -193,7 +197,7 @@ fn read_password() -> anyhow::Result<String> {
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
-    let log = bubble::telemetry::init(&config.db.log, config.log_message_text);
+    let log = bubble::telemetry::init(&config.db.log, config.log_format, config.log_message_text);
     keep_large_buffers();
     match bubble::serve(config).await? {
         bubble::Stopped::Drained => Ok(()),

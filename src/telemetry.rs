@@ -9,7 +9,8 @@
 //!   to standard error directly.
 //! - Dropped lines are counted ([`dropped_lines`]); once a line can be written again, it is
 //!   preceded by one that says how many were lost.
-//! - Colours only on a terminal (and not with `NO_COLOR`).
+//! - Text (colours only on a terminal, and not with `NO_COLOR`), or with `--log-format json` one
+//!   JSON object per line, the event's fields (`sid`, `ns`, `event`, `code`, …) at its top level.
 //! - What clients send stays out of the log: socket.io and engine.io log every packet (message
 //!   text, handshake tokens) at debug, and the websocket library every frame at trace, so they
 //!   are held at `info` whatever the filter asks for; our HTTP request spans name the path
@@ -21,6 +22,8 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use tracing::{Level, Metadata};
+
+pub use crate::config::LogFormat;
 use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::filter::{EnvFilter, FilterFn};
 use tracing_subscriber::layer::{Layer, SubscriberExt};
@@ -61,10 +64,10 @@ impl Drop for Logging {
     }
 }
 
-/// Sets up logging with `default_filter` (tracing `EnvFilter` syntax) unless `RUST_LOG` is set.
-/// `message_text`: let through what clients send (`--log-message-text`). A second call (tests,
-/// embedding) keeps the first set-up.
-pub fn init(default_filter: &str, message_text: bool) -> Logging {
+/// Sets up logging with `default_filter` (tracing `EnvFilter` syntax) unless `RUST_LOG` is set,
+/// in `format`. `message_text`: let through what clients send (`--log-message-text`). A second
+/// call (tests, embedding) keeps the first set-up.
+pub fn init(default_filter: &str, format: LogFormat, message_text: bool) -> Logging {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let (writer, guard) = NonBlockingBuilder::default()
@@ -76,11 +79,19 @@ pub fn init(default_filter: &str, message_text: bool) -> Logging {
         io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let lines = tracing_subscriber::fmt::layer()
         .with_writer(writer.clone())
-        .with_ansi(colour)
-        .log_internal_errors(false)
-        .with_filter(FilterFn::new(move |meta| {
-            message_text || quiet_enough(meta)
-        }));
+        .log_internal_errors(false);
+    let lines = match format {
+        LogFormat::Text => lines.with_ansi(colour).boxed(),
+        LogFormat::Json => lines
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(true)
+            .boxed(),
+    };
+    let lines = lines.with_filter(FilterFn::new(move |meta| {
+        message_text || quiet_enough(meta)
+    }));
     let installed = tracing_subscriber::registry()
         .with(filter)
         .with(lines)

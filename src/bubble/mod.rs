@@ -259,8 +259,12 @@ async fn handle(ctx: &Ctx, event: &str, p: Payload, ack: Ack) {
             ack.send(&wire::json(&json!({})));
         }
         Err(error) => {
-            if let BubbleError::Internal(e) = &error {
-                tracing::error!(sid = %ctx.sid, event, error = %e, "request failed");
+            let (sid, ns, code) = (&ctx.sid, ctx.conn.ns.path(), error.code());
+            match &error {
+                BubbleError::Internal(e) => {
+                    tracing::error!(%sid, ns, event, code, error = %e, "request failed");
+                }
+                _ => tracing::debug!(%sid, ns, event, code, "request refused"),
             }
             refuse(&*ctx.socket, &error, ack);
         }

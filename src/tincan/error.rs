@@ -4,6 +4,8 @@
 //! `-response` with `ok: false`) and on its acknowledgement; over HTTP it is a status and the
 //! same `{ code, message }` body. Internal failures are logged with their detail and show only
 //! `internal_error`.
+use socketioxide::socket::Sid;
+
 use crate::socket::WireError;
 use axum::Json;
 use axum::response::{IntoResponse, Response};
@@ -97,17 +99,31 @@ impl TinCanError {
         }
     }
 
-    /// Logs an internal failure with its detail (other failures are the client's business).
-    pub fn log(&self, what: &str) {
+    /// Logs a failed request of socket `sid`: an internal failure with its detail as an error,
+    /// others (the client's business) at debug.
+    pub fn log(&self, sid: Sid, event: &str) {
+        let (ns, code) = (super::NS, self.code());
+        match self {
+            Self::Internal(e) => {
+                let error = format!("{e:#}");
+                tracing::error!(%sid, ns, event, code, error, "request failed");
+            }
+            _ => tracing::debug!(%sid, ns, event, code, "request refused"),
+        }
+    }
+
+    /// Logs a failed HTTP request: an internal failure with its detail.
+    fn log_http(&self) {
         if let Self::Internal(e) = self {
-            tracing::error!(what, error = format!("{e:#}"), "tincan request failed");
+            let (code, error) = (self.code(), format!("{e:#}"));
+            tracing::error!(code, error, "tincan http request failed");
         }
     }
 }
 
 impl IntoResponse for TinCanError {
     fn into_response(self) -> Response {
-        self.log("http");
+        self.log_http();
         (self.status(), Json(self.wire())).into_response()
     }
 }

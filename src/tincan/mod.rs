@@ -345,7 +345,7 @@ async fn handle(ctx: &Ctx, event: &str, data: Value, ack: Ack) {
             disconnect_token(&ctx.app, &token_hash).await;
         }
         Err(error) => {
-            error.log(event);
+            error.log(sid, event);
             refuse(&*ctx.socket, event, &error, request_id, ack);
         }
     }

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 
 import {
   addCounsellor, assert, startServer, connect, connectNs, closeAll, closeClient, request, createRoom,
-  joinRoom, addMessage, emitAck, within, waitUntil, newToken,
+  joinRoom, addMessage, emitAck, within, waitUntil, newToken, expectError,
   postJson as post, runSql as sqlValue,
 } from './harness.mjs';
 
@@ -125,4 +125,37 @@ test('--log-message-text lets the text people write into the log', async () => {
   });
   const log = await finish();
   assert.ok(log.includes(text), 'the message text is in the log');
+});
+
+test('--log-format json: one JSON object per line, with the socket, namespace, event and code as fields', async () => {
+  const { server, finish } = await loggingServer('debug', ['--log-format', 'json']);
+  const sock = await connect(4, server);
+  const room = await createRoom(sock);
+  await expectError(sock, 'add_message', { roomId: room.roomId }, 'no_message');
+  const sid = sock.id;
+  closeClient(sock);
+
+  const log = await finish();
+  const lines = log.split('\n').filter((l) => l.trim() !== '');
+  assert.ok(lines.length > 10, `the server logged (${lines.length} lines)`);
+  const records = lines.map((line) => {
+    try {
+      return JSON.parse(line);
+    } catch {
+      assert.fail(`a log line is not JSON: ${line.slice(0, 300)}`);
+    }
+  });
+  for (const r of records) {
+    assert.equal(typeof r.timestamp, 'string', 'every line has a timestamp');
+    assert.match(r.level, /^(TRACE|DEBUG|INFO|WARN|ERROR)$/, 'every line has a level');
+    assert.equal(typeof r.target, 'string', 'every line has a target');
+  }
+  const refused = records.filter((r) => r.code === 'no_message');
+  assert.equal(refused.length, 1, 'the refused request was logged once');
+  assert.deepEqual(
+    { sid: refused[0].sid, ns: refused[0].ns, event: refused[0].event, level: refused[0].level },
+    { sid, ns: '/', event: 'add_message', level: 'DEBUG' },
+  );
+  assert.ok(records.some((r) => r.message === 'serving' && /^127\.0\.0\.1:\d+$/.test(r.addr)),
+    'the start-up line is JSON too, its address a field');
 });
