@@ -8,6 +8,7 @@
 //! - [`outflow`]: what a socket has waiting to be sent, bounded in bytes;
 //! - [`tincan`]: the TinCan protocol on `/tincan` and its accounts over HTTP;
 //! - [`store`]: the only code that talks to the database;
+//! - [`ids`]: the ids of people and sockets, shared by store, presence and protocols;
 //! - [`presence`]: who is connected where, in memory or shared by the nodes of a cluster;
 //! - [`sio`]: socket.io as the handlers see it, whichever adapter links the nodes;
 //! - [`cluster`]: liveness of the nodes of a cluster;
@@ -40,6 +41,7 @@ pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod http;
+pub mod ids;
 pub mod inbox;
 pub mod outflow;
 pub mod presence;

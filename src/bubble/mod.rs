@@ -22,8 +22,8 @@ use socketioxide_core::adapter::DefinedAdapter;
 use uuid::Uuid;
 
 use crate::AppState;
+use crate::ids::{BubbleId, Conn, Ns};
 use crate::inbox::{self, Handled, Job, Refused, Served};
-use crate::presence::{BubbleId, Conn, Ns};
 use crate::sio::{self, Ack, Sock, SockRef};
 use crate::wire::{self, Json};
 

@@ -10,7 +10,8 @@ use std::time::Instant;
 
 use socketioxide::socket::Sid;
 
-use super::{BubbleId, Claim, Conn, Full, Joined, Ns, Snapshot};
+use super::{Claim, Full, Joined, Snapshot};
+use crate::ids::{BubbleId, Conn, Ns};
 
 #[derive(Default)]
 pub struct Local {

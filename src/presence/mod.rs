@@ -9,50 +9,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use sea_orm::DbErr;
-use socketioxide::socket::Sid;
 
+use crate::ids::{BubbleId, Conn};
 pub use crate::store::Joined;
 use crate::store::{RoomSocket, SharedPresence};
 
 mod local;
 
 pub use local::Local;
-
-/// A person's stable id, shared by all their sockets.
-pub type BubbleId = Arc<str>;
-
-/// The namespaces whose sockets can be in rooms.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Ns {
-    /// `/`: users, and counsellors of the old apps.
-    Root,
-    /// `/counsellor`: signed-in counsellors.
-    Counsellor,
-}
-
-impl Ns {
-    pub fn path(self) -> &'static str {
-        match self {
-            Self::Root => "/",
-            Self::Counsellor => "/counsellor",
-        }
-    }
-
-    pub fn other(self) -> Self {
-        match self {
-            Self::Root => Self::Counsellor,
-            Self::Counsellor => Self::Root,
-        }
-    }
-}
-
-/// One socket: its id is only unique within a namespace (a client multiplexing `/` and
-/// `/counsellor` over one connection has the same id on both).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Conn {
-    pub ns: Ns,
-    pub sid: Sid,
-}
 
 /// A room would exceed its user limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,27 +37,6 @@ pub struct Claim {
     pub conn: Conn,
     pub counsellor_id: String,
     pub name: String,
-}
-
-impl Ns {
-    /// The namespace of a path written by [`Ns::path`].
-    pub fn from_path(path: &str) -> Option<Self> {
-        match path {
-            "/" => Some(Self::Root),
-            "/counsellor" => Some(Self::Counsellor),
-            _ => None,
-        }
-    }
-}
-
-impl Conn {
-    /// A socket as the shared presence names it.
-    fn parse(ns: &str, sid: &str) -> Option<Self> {
-        Some(Self {
-            ns: Ns::from_path(ns)?,
-            sid: sid.parse().ok()?,
-        })
-    }
 }
 
 /// Presence, in memory or shared.
