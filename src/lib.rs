@@ -116,13 +116,11 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     let store = Store::connect(&config.db).await?;
     let presence = if config.cluster.linked() {
         let node = uuid::Uuid::new_v4().to_string();
-        let shared = store.shared_presence(&node)?;
+        let timeout_ms = i64::try_from(config.cluster.node_timeout_ms).unwrap_or(i64::MAX);
+        let shared = store.shared_presence(&node, timeout_ms)?;
         shared.heartbeat().await?;
         tracing::info!(node, "joined the cluster");
-        Presence::Shared {
-            shared,
-            node_timeout_ms: i64::try_from(config.cluster.node_timeout_ms).unwrap_or(i64::MAX),
-        }
+        Presence::Shared(shared)
     } else {
         Presence::default()
     };
@@ -384,7 +382,7 @@ pub async fn serve(config: Config) -> anyhow::Result<Stopped> {
     let pusher = tokio::spawn(worker.run(stop));
     let (leave_cluster, leave) = tokio::sync::watch::channel(false);
     let liveness = match &app.state.presence {
-        Presence::Shared { shared, .. } => {
+        Presence::Shared(shared) => {
             let cluster = &app.state.config.cluster;
             Some(tokio::spawn(cluster::run(
                 app.state.clone(),
