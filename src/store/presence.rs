@@ -1,4 +1,6 @@
-//! Presence shared by the nodes of a cluster, in PostgreSQL (several nodes always share one).
+//! Presence shared by the nodes of a cluster, in PostgreSQL (several nodes always share one): the
+//! [`PresenceBackend`] of linked nodes. Rows name a socket by its namespace's path and its id as
+//! text, read back into a [`Conn`] in one place ([`conn`]).
 //!
 //! Each node writes the rows of its own sockets and tags them with its id; any node reads them
 //! all. Checks and the writes they allow run in one transaction under an advisory lock (on the
