@@ -4,8 +4,8 @@
 //! that died is removed by a survivor (see [`crate::cluster`]).
 //!
 //! Both implement [`PresenceBackend`], each operation once; the few that are computed from
-//! others are the trait's default methods. Every operation is atomic: a capacity check and the
-//! join it allows cannot be split by another join, on any node.
+//! others are the trait's default methods. Every operation a backend writes is atomic: a capacity
+//! check and the join it allows cannot be split by another join, on any node.
 use std::collections::HashMap;
 use std::ops::Deref;
 use std::sync::Arc;
