@@ -8,6 +8,7 @@
 //!   bounded output, emitting and the JSON every client reads;
 //! - [`tincan`]: the TinCan protocol on `/tincan` and its accounts over HTTP;
 //! - [`store`]: the only code that talks to the database;
+//! - [`ids`]: the ids of people and sockets, shared by store, presence and protocols;
 //! - [`presence`]: who is connected where, in memory or shared by the nodes of a cluster;
 //! - [`cluster`]: liveness of the nodes of a cluster;
 //! - [`push`]: push notifications, from the outbox to APNs and FCM;
@@ -39,6 +40,7 @@ pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod http;
+pub mod ids;
 pub mod presence;
 pub mod push;
 pub mod socket;
@@ -111,13 +113,11 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     let store = Store::connect(&config.db).await?;
     let presence = if config.cluster.linked() {
         let node = uuid::Uuid::new_v4().to_string();
-        let shared = store.shared_presence(&node)?;
+        let timeout_ms = i64::try_from(config.cluster.node_timeout_ms).unwrap_or(i64::MAX);
+        let shared = store.shared_presence(&node, timeout_ms)?;
         shared.heartbeat().await?;
         tracing::info!(node, "joined the cluster");
-        Presence::Shared {
-            shared,
-            node_timeout_ms: i64::try_from(config.cluster.node_timeout_ms).unwrap_or(i64::MAX),
-        }
+        Presence::Shared(shared)
     } else {
         Presence::default()
     };
@@ -379,7 +379,7 @@ pub async fn serve(config: Config) -> anyhow::Result<Stopped> {
     let pusher = tokio::spawn(worker.run(stop));
     let (leave_cluster, leave) = tokio::sync::watch::channel(false);
     let liveness = match &app.state.presence {
-        Presence::Shared { shared, .. } => {
+        Presence::Shared(shared) => {
             let cluster = &app.state.config.cluster;
             Some(tokio::spawn(cluster::run(
                 app.state.clone(),

@@ -21,7 +21,7 @@ use socketioxide_core::adapter::DefinedAdapter;
 use uuid::Uuid;
 
 use crate::AppState;
-use crate::presence::{BubbleId, Conn, Ns};
+use crate::ids::{BubbleId, Conn, Ns};
 use crate::socket::wire::{self, Json};
 use crate::socket::{
     self, Ack, Handled, Job, Protocol, Refusal, Refused, Served, Sock, SockRef, sio,

@@ -4,6 +4,7 @@ use serde_json::Value;
 use super::rooms::{PersonEvent, i_exit};
 use super::views::RoomView;
 use super::{BubbleError, Ctx, Outcome, Payload, Reply};
+use crate::presence::RoomSocket;
 use crate::store::{HOT, PRIVATE, PUBLIC};
 
 /// `close_room { roomId }`: the room closes; everyone in it hears everyone else leave, then gets
@@ -19,12 +20,12 @@ pub async fn close_room(ctx: &Ctx, p: Payload) -> Outcome {
     let here = ctx.app.presence.clear_room(&room.id).await?;
     // One exit per person, named by their first socket.
     let mut people: Vec<PersonEvent> = Vec::new();
-    for (conn, bubble_id) in &here {
+    for RoomSocket { conn, bubble_id } in &here {
         if !people.iter().any(|p| p.bubble_id == &**bubble_id) {
             people.push(PersonEvent::new(&room.id, conn.sid, bubble_id));
         }
     }
-    for (conn, bubble_id) in &here {
+    for RoomSocket { conn, bubble_id } in &here {
         ctx.leave_socket(*conn, &room.id).await;
         for exit in people.iter().filter(|p| p.bubble_id != &**bubble_id) {
             ctx.emit_to(*conn, "exit_room", exit).await;

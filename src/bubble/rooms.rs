@@ -7,7 +7,7 @@ use super::views::RoomDetail;
 use super::{BubbleError, Ctx, Outcome, Payload, Reply};
 use crate::AppState;
 use crate::clock::now_ms;
-use crate::presence::Joined;
+use crate::presence::{Joined, RoomLeft};
 use crate::store::{Departed, HOT, NewRoom, PRIVATE, PUBLIC};
 
 /// Rooms quiet for longer than this drop out of `list_rooms` (unless HOT or the sender's).
@@ -233,8 +233,12 @@ pub async fn disconnected(ctx: &Ctx) {
             return;
         }
     };
-    for (room_id, person_left) in left {
-        if person_left {
+    for RoomLeft {
+        room_id,
+        person_gone,
+    } in left
+    {
+        if person_gone {
             ctx.to_others(&room_id, "exit_room", &PersonEvent::of(ctx, &room_id))
                 .await;
         }
@@ -244,11 +248,10 @@ pub async fn disconnected(ctx: &Ctx) {
 /// The sockets of a node that died are gone: in each room a person has now left, the others
 /// hear an exit, as if the sockets had disconnected.
 pub async fn announce_departures(app: &AppState, departed: Departed) {
-    for (room_id, _ns, sid, bubble_id, person_gone) in departed.sockets {
-        let Ok(sid) = sid.parse() else { continue };
-        if person_gone {
-            let exit = PersonEvent::new(&room_id, sid, &bubble_id);
-            super::to_room(app, &room_id, "exit_room", &exit).await;
+    for socket in departed.sockets {
+        if socket.person_gone {
+            let exit = PersonEvent::new(&socket.room_id, socket.conn.sid, &socket.bubble_id);
+            super::to_room(app, &socket.room_id, "exit_room", &exit).await;
         }
     }
 }

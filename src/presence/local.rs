@@ -8,9 +8,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use socketioxide::socket::Sid;
+use async_trait::async_trait;
+use sea_orm::DbErr;
 
-use super::{BubbleId, Claim, Conn, Full, Joined, Ns, Snapshot};
+use super::{Claim, Full, Joined, PresenceBackend, RoomLeft, RoomSocket, num_users};
+use crate::ids::{BubbleId, Conn};
 
 #[derive(Default)]
 pub struct Local {
@@ -33,19 +35,16 @@ struct SocketEntry {
 struct RoomEntry {
     name: Arc<str>,
     /// Sockets in the order they joined.
-    sockets: Vec<(Conn, BubbleId)>,
+    sockets: Vec<RoomSocket>,
 }
 
 impl RoomEntry {
-    fn has_person(&self, bubble_id: &str) -> bool {
-        self.sockets.iter().any(|(_, b)| &**b == bubble_id)
+    fn has(&self, conn: Conn) -> bool {
+        self.sockets.iter().any(|s| s.conn == conn)
     }
 
-    fn num_users(&self) -> usize {
-        let mut people: Vec<&str> = self.sockets.iter().map(|(_, b)| &**b).collect();
-        people.sort_unstable();
-        people.dedup();
-        people.len()
+    fn has_person(&self, bubble_id: &str) -> bool {
+        self.sockets.iter().any(|s| &*s.bubble_id == bubble_id)
     }
 }
 
@@ -64,8 +63,11 @@ impl Local {
         // an order that leaves them usable.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
 
-    pub fn connect(&self, conn: Conn, bubble_id: BubbleId) {
+#[async_trait]
+impl PresenceBackend for Local {
+    async fn connect(&self, conn: Conn, bubble_id: BubbleId) -> Result<(), DbErr> {
         self.lock().sockets.insert(
             conn,
             SocketEntry {
@@ -73,20 +75,19 @@ impl Local {
                 rooms: Vec::new(),
             },
         );
+        Ok(())
     }
 
-    /// Puts a socket in a room. With a `limit`, refuses when the socket's person is not present
-    /// yet and the room already holds `limit` people.
-    pub fn join(
+    async fn join(
         &self,
         room_id: &str,
         room_name: &str,
         conn: Conn,
         limit: Option<usize>,
-    ) -> Result<Joined, Full> {
+    ) -> Result<Result<Joined, Full>, DbErr> {
         let mut inner = self.lock();
         let Some(bubble_id) = inner.sockets.get(&conn).map(|s| s.bubble_id.clone()) else {
-            return Err(Full);
+            return Ok(Err(Full));
         };
         let room = inner
             .rooms
@@ -95,189 +96,147 @@ impl Local {
                 name: room_name.into(),
                 sockets: Vec::new(),
             });
-        if room.sockets.iter().any(|(c, _)| *c == conn) {
-            return Ok(Joined::Already);
+        if room.has(conn) {
+            return Ok(Ok(Joined::Already));
         }
         let here = room.has_person(&bubble_id);
         if let Some(limit) = limit
             && !here
-            && room.num_users() >= limit
+            && num_users(&room.sockets) >= limit
         {
             if room.sockets.is_empty() {
                 inner.rooms.remove(room_id);
             }
-            return Err(Full);
+            return Ok(Err(Full));
         }
-        room.sockets.push((conn, bubble_id));
+        room.sockets.push(RoomSocket { conn, bubble_id });
         if let Some(socket) = inner.sockets.get_mut(&conn) {
             socket.rooms.push(room_id.to_owned());
         }
-        Ok(if here {
+        Ok(Ok(if here {
             Joined::Beside
         } else {
             Joined::Arrived
-        })
+        }))
     }
 
-    pub fn contains(&self, room_id: &str, conn: Conn) -> bool {
-        self.lock()
-            .rooms
-            .get(room_id)
-            .is_some_and(|r| r.sockets.iter().any(|(c, _)| *c == conn))
-    }
-
-    /// The room's name, if the socket is in it.
-    pub fn name_if_in(&self, room_id: &str, conn: Conn) -> Option<Arc<str>> {
+    async fn name_if_in(&self, room_id: &str, conn: Conn) -> Result<Option<Arc<str>>, DbErr> {
         let inner = self.lock();
-        let room = inner.rooms.get(room_id)?;
-        room.sockets
+        let Some(room) = inner.rooms.get(room_id) else {
+            return Ok(None);
+        };
+        Ok(room.has(conn).then(|| room.name.clone()))
+    }
+
+    async fn person_in_room(&self, room_id: &str, sid: &str) -> Result<Option<BubbleId>, DbErr> {
+        let inner = self.lock();
+        let Some(room) = inner.rooms.get(room_id) else {
+            return Ok(None);
+        };
+        Ok(room
+            .sockets
             .iter()
-            .any(|(c, _)| *c == conn)
-            .then(|| room.name.clone())
+            .find(|s| s.conn.sid.as_str() == sid)
+            .map(|s| s.bubble_id.clone()))
     }
 
-    /// The person behind a socket that is in the room.
-    pub fn person_in_room(&self, room_id: &str, sid: &str) -> Option<BubbleId> {
-        let inner = self.lock();
-        let room = inner.rooms.get(room_id)?;
-        room.sockets
-            .iter()
-            .find(|(c, _)| c.sid.as_str() == sid)
-            .map(|(_, b)| b.clone())
+    async fn person(&self, conn: Conn) -> Result<Option<BubbleId>, DbErr> {
+        Ok(self.lock().sockets.get(&conn).map(|s| s.bubble_id.clone()))
     }
 
-    /// The person behind a connected socket.
-    pub fn person(&self, conn: Conn) -> Option<BubbleId> {
+    async fn sockets_of(&self, bubble_id: &str) -> Result<Vec<Conn>, DbErr> {
         let inner = self.lock();
-        inner.sockets.get(&conn).map(|s| s.bubble_id.clone())
-    }
-
-    /// Every connected socket of a person.
-    pub fn sockets_of(&self, bubble_id: &str) -> Vec<Conn> {
-        let inner = self.lock();
-        inner
+        Ok(inner
             .sockets
             .iter()
             .filter(|(_, s)| &*s.bubble_id == bubble_id)
             .map(|(conn, _)| *conn)
-            .collect()
+            .collect())
     }
 
-    /// The person behind a connected socket id, on any namespace.
-    pub fn person_of(&self, sid: &str) -> Option<BubbleId> {
+    async fn in_rooms(
+        &self,
+        room_ids: Vec<String>,
+    ) -> Result<HashMap<String, Vec<RoomSocket>>, DbErr> {
         let inner = self.lock();
-        let sid: Sid = sid.parse().ok()?;
-        [Ns::Root, Ns::Counsellor]
+        Ok(room_ids
             .into_iter()
-            .find_map(|ns| inner.sockets.get(&Conn { ns, sid }))
-            .map(|s| s.bubble_id.clone())
-    }
-
-    pub fn snapshot(&self, room_id: &str) -> Snapshot {
-        let inner = self.lock();
-        inner
-            .rooms
-            .get(room_id)
-            .map(|room| Snapshot {
-                participants: room
-                    .sockets
-                    .iter()
-                    .map(|(c, _)| c.sid.to_string())
-                    .collect(),
-                num_users: room.num_users(),
+            .filter_map(|id| {
+                let sockets = inner.rooms.get(&id)?.sockets.clone();
+                Some((id, sockets))
             })
-            .unwrap_or_default()
+            .collect())
     }
 
-    /// The people with a socket in the room.
-    pub fn people_in(&self, room_id: &str) -> Vec<BubbleId> {
+    async fn rooms_of(&self, conn: Conn) -> Result<Vec<String>, DbErr> {
         let inner = self.lock();
-        let Some(room) = inner.rooms.get(room_id) else {
-            return Vec::new();
-        };
-        let mut people: Vec<BubbleId> = room.sockets.iter().map(|(_, b)| b.clone()).collect();
-        people.sort_unstable();
-        people.dedup();
-        people
-    }
-
-    /// The rooms a socket is in, in the order it joined them.
-    pub fn rooms_of(&self, conn: Conn) -> Vec<String> {
-        self.lock()
+        Ok(inner
             .sockets
             .get(&conn)
             .map(|s| s.rooms.clone())
-            .unwrap_or_default()
+            .unwrap_or_default())
     }
 
-    /// Takes one socket out of a room.
-    pub fn leave(&self, room_id: &str, conn: Conn) {
+    async fn leave(&self, room_id: &str, conn: Conn) -> Result<(), DbErr> {
         let mut inner = self.lock();
         if let Some(room) = inner.rooms.get_mut(room_id) {
-            room.sockets.retain(|(c, _)| *c != conn);
+            room.sockets.retain(|s| s.conn != conn);
             if room.sockets.is_empty() {
                 inner.rooms.remove(room_id);
             }
         }
         inner.forget_room(conn, room_id);
+        Ok(())
     }
 
-    /// Takes every socket of a person out of a room; returns those sockets.
-    pub fn leave_person(&self, room_id: &str, bubble_id: &str) -> Vec<Conn> {
+    async fn take_out(
+        &self,
+        room_id: &str,
+        bubble_id: Option<&str>,
+    ) -> Result<Vec<RoomSocket>, DbErr> {
         let mut inner = self.lock();
         let Some(room) = inner.rooms.get_mut(room_id) else {
-            return Vec::new();
+            return Ok(Vec::new());
         };
-        let (gone, stay): (Vec<_>, Vec<_>) =
-            room.sockets.drain(..).partition(|(_, b)| &**b == bubble_id);
+        let (gone, stay): (Vec<_>, Vec<_>) = room
+            .sockets
+            .drain(..)
+            .partition(|s| bubble_id.is_none_or(|b| &*s.bubble_id == b));
         room.sockets = stay;
         if room.sockets.is_empty() {
             inner.rooms.remove(room_id);
         }
-        let gone: Vec<Conn> = gone.into_iter().map(|(c, _)| c).collect();
-        for conn in &gone {
-            inner.forget_room(*conn, room_id);
+        for socket in &gone {
+            inner.forget_room(socket.conn, room_id);
         }
-        gone
+        Ok(gone)
     }
 
-    /// Empties a room; returns who was in it.
-    pub fn clear_room(&self, room_id: &str) -> Vec<(Conn, BubbleId)> {
-        let mut inner = self.lock();
-        let Some(room) = inner.rooms.remove(room_id) else {
-            return Vec::new();
-        };
-        for (conn, _) in &room.sockets {
-            inner.forget_room(*conn, room_id);
-        }
-        room.sockets
-    }
-
-    /// Forgets a socket. Returns the rooms it was in, each with whether its person has now left
-    /// the room (no other socket of theirs is in it).
-    pub fn disconnect(&self, conn: Conn) -> Vec<(String, bool)> {
+    async fn disconnect(&self, conn: Conn) -> Result<Vec<RoomLeft>, DbErr> {
         let mut inner = self.lock();
         inner.counsellors.remove(&conn);
         let Some(socket) = inner.sockets.remove(&conn) else {
-            return Vec::new();
+            return Ok(Vec::new());
         };
         let mut left = Vec::with_capacity(socket.rooms.len());
         for room_id in socket.rooms {
             let Some(room) = inner.rooms.get_mut(&room_id) else {
                 continue;
             };
-            room.sockets.retain(|(c, _)| *c != conn);
+            room.sockets.retain(|s| s.conn != conn);
             let person_gone = !room.has_person(&socket.bubble_id);
             if room.sockets.is_empty() {
                 inner.rooms.remove(&room_id);
             }
-            left.push((room_id, person_gone));
+            left.push(RoomLeft {
+                room_id,
+                person_gone,
+            });
         }
-        left
+        Ok(left)
     }
 
-    /// Marks a socket as an online counsellor (again).
-    pub fn counsellor_online(&self, conn: Conn, id: &str, name: &str) {
+    async fn counsellor_online(&self, conn: Conn, id: &str, name: &str) -> Result<(), DbErr> {
         let mut inner = self.lock();
         let entry = inner.counsellors.entry(conn).or_insert_with(|| Counsellor {
             id: String::new(),
@@ -288,48 +247,44 @@ impl Local {
         });
         entry.id = id.to_owned();
         entry.name = name.to_owned();
+        Ok(())
     }
 
-    pub fn counsellor_offline(&self, conn: Conn) {
+    async fn counsellor_offline(&self, conn: Conn) -> Result<(), DbErr> {
         self.lock().counsellors.remove(&conn);
+        Ok(())
     }
 
-    /// The counsellor id of a socket that is online as one.
-    pub fn counsellor_id(&self, conn: Conn) -> Option<String> {
-        self.lock().counsellors.get(&conn).map(|c| c.id.clone())
+    async fn counsellor_id(&self, conn: Conn) -> Result<Option<String>, DbErr> {
+        Ok(self.lock().counsellors.get(&conn).map(|c| c.id.clone()))
     }
 
-    /// Chooses the online counsellor with the fewest open counsellor rooms, ties going to the
-    /// one idle longest, and counts the match against them at once so that concurrent requests
-    /// spread out. Follow with [`Self::attach`] or [`Self::release`].
-    pub fn claim_counsellor(&self) -> Option<Claim> {
+    async fn claim_counsellor(&self) -> Result<Option<Claim>, DbErr> {
         let mut inner = self.lock();
-        let (conn, chosen) = inner
+        let Some((conn, chosen)) = inner
             .counsellors
             .iter_mut()
-            .min_by_key(|(_, c)| (c.rooms.len() + c.pending, c.idle_since))?;
+            .min_by_key(|(_, c)| (c.rooms.len() + c.pending, c.idle_since))
+        else {
+            return Ok(None);
+        };
         chosen.pending += 1;
         chosen.idle_since = Instant::now();
-        Some(Claim {
+        Ok(Some(Claim {
             conn: *conn,
             counsellor_id: chosen.id.clone(),
             name: chosen.name.clone(),
-        })
+        }))
     }
 
-    /// The claimed match now has its room.
-    pub fn attach(&self, claim: &Claim, room_id: &str) {
+    async fn settle(&self, claim: &Claim, room_id: Option<&str>) -> Result<(), DbErr> {
         if let Some(c) = self.lock().counsellors.get_mut(&claim.conn) {
             c.pending = c.pending.saturating_sub(1);
-            c.rooms.push(room_id.to_owned());
+            if let Some(room_id) = room_id {
+                c.rooms.push(room_id.to_owned());
+            }
         }
-    }
-
-    /// The claimed match did not happen.
-    pub fn release(&self, claim: &Claim) {
-        if let Some(c) = self.lock().counsellors.get_mut(&claim.conn) {
-            c.pending = c.pending.saturating_sub(1);
-        }
+        Ok(())
     }
 }
 
@@ -346,30 +301,49 @@ impl Inner {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use socketioxide::socket::Sid;
 
-    fn socket(p: &Local, bubble: &str) -> Conn {
+    use super::*;
+    use crate::ids::Ns;
+
+    async fn socket(p: &Local, bubble: &str) -> Conn {
         let conn = Conn {
             ns: Ns::Root,
             sid: Sid::new(),
         };
-        p.connect(conn, bubble.into());
+        p.connect(conn, bubble.into()).await.unwrap();
         conn
     }
 
-    #[test]
-    fn limit_counts_people_not_sockets() {
+    /// Rooms left, as [`PresenceBackend::disconnect`] reports them.
+    fn left(rooms: Vec<(String, bool)>) -> Vec<RoomLeft> {
+        rooms
+            .into_iter()
+            .map(|(room_id, person_gone)| RoomLeft {
+                room_id,
+                person_gone,
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn limit_counts_people_not_sockets() {
         let p = Local::default();
-        let (a1, a2, b) = (socket(&p, "a"), socket(&p, "a"), socket(&p, "b"));
-        assert_eq!(p.join("r", "R", a1, Some(1)), Ok(Joined::Arrived));
+        let (a1, a2, b) = (
+            socket(&p, "a").await,
+            socket(&p, "a").await,
+            socket(&p, "b").await,
+        );
+        let join = |conn| p.join("r", "R", conn, Some(1));
+        assert_eq!(join(a1).await.unwrap(), Ok(Joined::Arrived));
         assert_eq!(
-            p.join("r", "R", a2, Some(1)),
+            join(a2).await.unwrap(),
             Ok(Joined::Beside),
             "same person, no new seat"
         );
-        assert_eq!(p.join("r", "R", b, Some(1)), Err(Full));
-        assert_eq!(p.join("r", "R", a1, Some(1)), Ok(Joined::Already));
-        let snap = p.snapshot("r");
+        assert_eq!(join(b).await.unwrap(), Err(Full));
+        assert_eq!(join(a1).await.unwrap(), Ok(Joined::Already));
+        let snap = p.snapshot("r").await.unwrap();
         assert_eq!(snap.num_users, 1);
         assert_eq!(
             snap.participants,
@@ -377,54 +351,59 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_persons_sockets_are_all_found_in_a_room_or_not() {
+    #[tokio::test]
+    async fn a_persons_sockets_are_all_found_in_a_room_or_not() {
         let p = Local::default();
-        let (a1, a2, _b) = (socket(&p, "a"), socket(&p, "a"), socket(&p, "b"));
-        p.join("r", "R", a1, None).unwrap();
-        let mut found = p.sockets_of("a");
+        let (a1, a2) = (socket(&p, "a").await, socket(&p, "a").await);
+        let _b = socket(&p, "b").await;
+        p.join("r", "R", a1, None).await.unwrap().unwrap();
+        let mut found = p.sockets_of("a").await.unwrap();
         found.sort_by_key(|c| c.sid.to_string());
         let mut expected = vec![a1, a2];
         expected.sort_by_key(|c| c.sid.to_string());
         assert_eq!(found, expected);
-        assert!(p.sockets_of("nobody").is_empty());
+        assert!(p.sockets_of("nobody").await.unwrap().is_empty());
     }
 
-    #[test]
-    fn disconnect_reports_whether_the_person_left() {
+    #[tokio::test]
+    async fn disconnect_reports_whether_the_person_left() {
         let p = Local::default();
-        let (a1, a2) = (socket(&p, "a"), socket(&p, "a"));
-        p.join("r", "R", a1, None).unwrap();
-        p.join("r", "R", a2, None).unwrap();
-        p.join("s", "S", a1, None).unwrap();
-        assert_eq!(p.rooms_of(a1), vec!["r".to_owned(), "s".to_owned()]);
+        let (a1, a2) = (socket(&p, "a").await, socket(&p, "a").await);
+        p.join("r", "R", a1, None).await.unwrap().unwrap();
+        p.join("r", "R", a2, None).await.unwrap().unwrap();
+        p.join("s", "S", a1, None).await.unwrap().unwrap();
         assert_eq!(
-            p.disconnect(a1),
-            vec![("r".to_owned(), false), ("s".to_owned(), true)]
+            p.rooms_of(a1).await.unwrap(),
+            vec!["r".to_owned(), "s".to_owned()]
         );
-        assert_eq!(p.snapshot("s").num_users, 0);
         assert_eq!(
-            p.sockets_of("a"),
+            p.disconnect(a1).await.unwrap(),
+            left(vec![("r".to_owned(), false), ("s".to_owned(), true)])
+        );
+        assert_eq!(p.snapshot("s").await.unwrap().num_users, 0);
+        assert_eq!(
+            p.sockets_of("a").await.unwrap(),
             vec![a2],
             "a disconnected socket is no longer the person's"
         );
-        assert_eq!(p.leave_person("r", "a"), vec![a2]);
-        assert!(p.rooms_of(a2).is_empty());
+        assert_eq!(p.leave_person("r", "a").await.unwrap(), vec![a2]);
+        assert!(p.rooms_of(a2).await.unwrap().is_empty());
     }
 
-    #[test]
-    fn counsellors_are_claimed_least_loaded_first() {
+    #[tokio::test]
+    async fn counsellors_are_claimed_least_loaded_first() {
         let p = Local::default();
-        let (c1, c2) = (socket(&p, "c1"), socket(&p, "c2"));
-        p.counsellor_online(c1, "one", "One");
-        p.counsellor_online(c2, "two", "Two");
-        let first = p.claim_counsellor().unwrap();
-        let second = p.claim_counsellor().unwrap();
+        let (c1, c2) = (socket(&p, "c1").await, socket(&p, "c2").await);
+        p.counsellor_online(c1, "one", "One").await.unwrap();
+        p.counsellor_online(c2, "two", "Two").await.unwrap();
+        let claim = || async { p.claim_counsellor().await.unwrap().unwrap() };
+        let first = claim().await;
+        let second = claim().await;
         assert_ne!(first.conn, second.conn, "a pending match counts as load");
-        p.attach(&first, "room-1");
-        p.release(&second);
-        assert_eq!(p.claim_counsellor().unwrap().conn, second.conn);
-        p.disconnect(second.conn);
-        assert_eq!(p.claim_counsellor().unwrap().conn, first.conn);
+        p.attach(&first, "room-1").await.unwrap();
+        p.release(&second).await.unwrap();
+        assert_eq!(claim().await.conn, second.conn);
+        p.disconnect(second.conn).await.unwrap();
+        assert_eq!(claim().await.conn, first.conn);
     }
 }

@@ -33,7 +33,7 @@ mod writer;
 pub use accounts::{SESSION_ACCOUNT_KEY, TOKEN_LIFETIME_MS};
 pub use issues::{IssueType, NewIssue, NewReport};
 pub use messages::{Added, NewMessage};
-pub use presence::{Departed, Joined, RoomSocket, SharedPresence};
+pub use presence::{Departed, DepartedSocket, SharedPresence};
 pub use push_outbox::PushFanout;
 pub use recent::Recent;
 pub use rooms::{HOT, NewRoom, PRIVATE, PUBLIC};

@@ -1,4 +1,6 @@
-//! Presence shared by the nodes of a cluster, in PostgreSQL (several nodes always share one).
+//! Presence shared by the nodes of a cluster, in PostgreSQL (several nodes always share one): the
+//! [`PresenceBackend`] of linked nodes. Rows name a socket by its namespace's path and its id as
+//! text, read back into a [`Conn`] in one place ([`conn`]).
 //!
 //! Each node writes the rows of its own sockets and tags them with its id; any node reads them
 //! all. Checks and the writes they allow run in one transaction under an advisory lock (on the
@@ -7,35 +9,34 @@
 //!
 //! Liveness: each node stamps its `presence_node` row every heartbeat; a node whose stamp is older
 //! than the timeout is dead, and the first survivor to delete its row removes its presence.
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
+use async_trait::async_trait;
 use sea_orm::{
     ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, QueryResult, Statement,
     TransactionTrait, Value,
 };
 
 use crate::clock::now_ms;
-
-/// A socket's row in a room, as the presence layer names it: `(ns path, sid, bubble_id)`.
-pub type RoomSocket = (String, String, String);
+use crate::ids::{BubbleId, Conn};
+use crate::presence::{Claim, Full, Joined, PresenceBackend, RoomLeft, RoomSocket};
 
 /// What the death of a node took away: per room, its sockets there, each with whether its person
 /// is now gone from the room (no socket of theirs left there on any node).
 #[derive(Debug, Default)]
 pub struct Departed {
-    /// `(room_id, ns, sid, bubble_id, person_gone)`.
-    pub sockets: Vec<(String, String, String, String, bool)>,
+    pub sockets: Vec<DepartedSocket>,
 }
 
-/// How a socket entered a room.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Joined {
-    /// It was in already: nothing changed.
-    Already,
-    /// It joined where another socket of its person already was: the person did not arrive.
-    Beside,
-    /// It joined, and its person arrived with it.
-    Arrived,
+/// A socket of a dead node, in one of its rooms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DepartedSocket {
+    pub room_id: String,
+    pub conn: Conn,
+    pub bubble_id: BubbleId,
+    /// No socket of the person is left in the room, on any node: the person has left it.
+    pub person_gone: bool,
 }
 
 /// The presence rows of one node, and read access to everyone's.
@@ -43,6 +44,8 @@ pub enum Joined {
 pub struct SharedPresence {
     db: DatabaseConnection,
     node: String,
+    /// After this long without a heartbeat, a node's counsellors are no longer matched.
+    node_timeout_ms: i64,
 }
 
 fn stmt(sql: &str, values: impl IntoIterator<Item = Value>) -> Statement {
@@ -58,6 +61,26 @@ fn text(row: &QueryResult, col: &str) -> Result<String, DbErr> {
     row.try_get::<String>("", col)
 }
 
+/// The socket a row names in its `ns` and `sid` columns: the one place where the text of the
+/// database becomes ids. `None` for a row that names no socket of this server.
+fn conn(row: &QueryResult) -> Result<Option<Conn>, DbErr> {
+    Ok(Conn::parse(&text(row, "ns")?, &text(row, "sid")?))
+}
+
+/// A row's socket (see [`conn`]) with its person, from column `bubble_id`.
+fn room_socket(row: &QueryResult) -> Result<Option<RoomSocket>, DbErr> {
+    let Some(conn) = conn(row)? else {
+        return Ok(None);
+    };
+    let bubble_id = text(row, "bubble_id")?.into();
+    Ok(Some(RoomSocket { conn, bubble_id }))
+}
+
+/// A socket as the rows name it: `[ns path, sid]`.
+fn key(conn: Conn) -> [Value; 2] {
+    [conn.ns.path().into(), conn.sid.as_str().into()]
+}
+
 /// Takes a transaction-scoped advisory lock named by `key`.
 async fn lock(txn: &impl ConnectionTrait, key: String) -> Result<(), DbErr> {
     txn.execute_raw(stmt(
@@ -69,8 +92,13 @@ async fn lock(txn: &impl ConnectionTrait, key: String) -> Result<(), DbErr> {
 }
 
 impl super::Store {
-    /// The shared presence of node `node`. Only for PostgreSQL.
-    pub fn shared_presence(&self, node: &str) -> Result<SharedPresence, DbErr> {
+    /// The shared presence of node `node`, which takes a node unseen for `node_timeout_ms` for
+    /// dead. Only for PostgreSQL.
+    pub fn shared_presence(
+        &self,
+        node: &str,
+        node_timeout_ms: i64,
+    ) -> Result<SharedPresence, DbErr> {
         if self.db.get_database_backend() != DatabaseBackend::Postgres {
             return Err(DbErr::Custom(
                 "several nodes need a PostgreSQL database".into(),
@@ -79,6 +107,7 @@ impl super::Store {
         Ok(SharedPresence {
             db: self.db.clone(),
             node: node.to_owned(),
+            node_timeout_ms,
         })
     }
 }
@@ -147,17 +176,16 @@ impl SharedPresence {
                 [n()],
             ))
             .await?;
-        let mut left: Vec<(i64, String, String, String, String)> = Vec::new();
+        let mut left: Vec<(i64, String, String, Option<Conn>)> = Vec::new();
         for row in &rows {
             left.push((
                 row.try_get("", "id")?,
                 text(row, "room_id")?,
-                text(row, "ns")?,
-                text(row, "sid")?,
                 text(row, "bubble_id")?,
+                conn(row)?,
             ));
         }
-        left.sort();
+        left.sort_by_key(|l| l.0);
         let rooms: Vec<String> = left.iter().map(|l| l.1.clone()).collect();
         let still = txn
             .query_all_raw(stmt(
@@ -166,7 +194,7 @@ impl SharedPresence {
                 [list(rooms)],
             ))
             .await?;
-        let mut present = std::collections::HashSet::new();
+        let mut present = HashSet::new();
         for row in &still {
             present.insert((text(row, "room_id")?, text(row, "bubble_id")?));
         }
@@ -174,53 +202,56 @@ impl SharedPresence {
         // A person with several sockets on the dead node leaves once: with the last of them.
         let mut departed = Departed::default();
         let mut last: HashMap<(String, String), usize> = HashMap::new();
-        for (i, (_, room, _, _, person)) in left.iter().enumerate() {
+        for (i, (_, room, person, _)) in left.iter().enumerate() {
             last.insert((room.clone(), person.clone()), i);
         }
-        for (i, (_, room, ns, sid, person)) in left.into_iter().enumerate() {
+        for (i, (_, room, person, conn)) in left.into_iter().enumerate() {
             let key = (room, person);
-            let gone = !present.contains(&key) && last.get(&key) == Some(&i);
-            departed.sockets.push((key.0, ns, sid, key.1, gone));
+            let person_gone = !present.contains(&key) && last.get(&key) == Some(&i);
+            let Some(conn) = conn else { continue };
+            departed.sockets.push(DepartedSocket {
+                room_id: key.0,
+                conn,
+                bubble_id: key.1.into(),
+                person_gone,
+            });
         }
         Ok(departed)
     }
+}
 
-    pub async fn connect(&self, ns: &str, sid: &str, bubble_id: &str) -> Result<(), DbErr> {
+#[async_trait]
+impl PresenceBackend for SharedPresence {
+    async fn connect(&self, conn: Conn, bubble_id: BubbleId) -> Result<(), DbErr> {
+        let [ns, sid] = key(conn);
         self.db
             .execute_raw(stmt(
                 "INSERT INTO presence_socket (ns, sid, node_id, bubble_id) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (ns, sid) DO NOTHING",
-                [
-                    ns.into(),
-                    sid.into(),
-                    self.node.clone().into(),
-                    bubble_id.into(),
-                ],
+                [ns, sid, self.node.clone().into(), (*bubble_id).into()],
             ))
             .await?;
         Ok(())
     }
 
-    /// Puts a socket in a room: `Ok(None)` when the socket is unknown or the room is full for a
-    /// newcomer, else how it entered.
-    pub async fn join(
+    async fn join(
         &self,
         room_id: &str,
         room_name: &str,
-        ns: &str,
-        sid: &str,
+        conn: Conn,
         limit: Option<usize>,
-    ) -> Result<Option<Joined>, DbErr> {
+    ) -> Result<Result<Joined, Full>, DbErr> {
+        let [ns, sid] = key(conn);
         let txn = self.db.begin().await?;
         lock(&txn, format!("room:{room_id}")).await?;
         let Some(socket) = txn
             .query_one_raw(stmt(
                 "SELECT bubble_id, node_id FROM presence_socket WHERE ns = $1 AND sid = $2",
-                [ns.into(), sid.into()],
+                key(conn),
             ))
             .await?
         else {
-            return Ok(None);
+            return Ok(Err(Full));
         };
         let bubble_id = text(&socket, "bubble_id")?;
         let node_id = text(&socket, "node_id")?;
@@ -233,8 +264,8 @@ impl SharedPresence {
                 [
                     room_id.into(),
                     bubble_id.clone().into(),
-                    ns.into(),
-                    sid.into(),
+                    ns.clone(),
+                    sid.clone(),
                 ],
             ))
             .await?;
@@ -247,13 +278,13 @@ impl SharedPresence {
             None => (0, false, false),
         };
         if socket_in {
-            return Ok(Some(Joined::Already));
+            return Ok(Ok(Joined::Already));
         }
         if let Some(limit) = limit
             && !here
             && usize::try_from(people).unwrap_or(usize::MAX) >= limit
         {
-            return Ok(None);
+            return Ok(Err(Full));
         }
         txn.execute_raw(stmt(
             "INSERT INTO presence_room (room_id, room_name, ns, sid, node_id, bubble_id) \
@@ -261,40 +292,34 @@ impl SharedPresence {
             [
                 room_id.into(),
                 room_name.into(),
-                ns.into(),
-                sid.into(),
+                ns,
+                sid,
                 node_id.into(),
                 bubble_id.into(),
             ],
         ))
         .await?;
         txn.commit().await?;
-        Ok(Some(if here {
+        Ok(Ok(if here {
             Joined::Beside
         } else {
             Joined::Arrived
         }))
     }
 
-    /// The room's name, if the socket is in it.
-    pub async fn name_if_in(
-        &self,
-        room_id: &str,
-        ns: &str,
-        sid: &str,
-    ) -> Result<Option<String>, DbErr> {
+    async fn name_if_in(&self, room_id: &str, conn: Conn) -> Result<Option<Arc<str>>, DbErr> {
+        let [ns, sid] = key(conn);
         let row = self
             .db
             .query_one_raw(stmt(
                 "SELECT room_name FROM presence_room WHERE room_id = $1 AND ns = $2 AND sid = $3",
-                [room_id.into(), ns.into(), sid.into()],
+                [room_id.into(), ns, sid],
             ))
             .await?;
-        row.map(|r| text(&r, "room_name")).transpose()
+        row.map(|r| Ok(text(&r, "room_name")?.into())).transpose()
     }
 
-    /// The person behind socket id `sid` in the room, on either namespace.
-    pub async fn person_in_room(&self, room_id: &str, sid: &str) -> Result<Option<String>, DbErr> {
+    async fn person_in_room(&self, room_id: &str, sid: &str) -> Result<Option<BubbleId>, DbErr> {
         let row = self
             .db
             .query_one_raw(stmt(
@@ -302,24 +327,22 @@ impl SharedPresence {
                 [room_id.into(), sid.into()],
             ))
             .await?;
-        row.map(|r| text(&r, "bubble_id")).transpose()
+        row.map(|r| Ok(text(&r, "bubble_id")?.into())).transpose()
     }
 
-    /// The person behind a connected socket; with no `ns`, on either namespace.
-    pub async fn person(&self, ns: Option<&str>, sid: &str) -> Result<Option<String>, DbErr> {
+    async fn person(&self, conn: Conn) -> Result<Option<BubbleId>, DbErr> {
         let row = self
             .db
             .query_one_raw(stmt(
-                "SELECT bubble_id FROM presence_socket \
-                 WHERE sid = $1 AND ($2::text IS NULL OR ns = $2) LIMIT 1",
-                [sid.into(), ns.map(str::to_owned).into()],
+                "SELECT bubble_id FROM presence_socket WHERE ns = $1 AND sid = $2",
+                key(conn),
             ))
             .await?;
-        row.map(|r| text(&r, "bubble_id")).transpose()
+        row.map(|r| Ok(text(&r, "bubble_id")?.into())).transpose()
     }
 
-    /// Every connected socket of a person, on any node: `(ns path, sid)`, oldest first.
-    pub async fn sockets_of(&self, bubble_id: &str) -> Result<Vec<(String, String)>, DbErr> {
+    /// Oldest first.
+    async fn sockets_of(&self, bubble_id: &str) -> Result<Vec<Conn>, DbErr> {
         let rows = self
             .db
             .query_all_raw(stmt(
@@ -327,13 +350,14 @@ impl SharedPresence {
                 [bubble_id.into()],
             ))
             .await?;
-        rows.iter()
-            .map(|r| Ok((text(r, "ns")?, text(r, "sid")?)))
-            .collect()
+        let mut sockets = Vec::with_capacity(rows.len());
+        for row in &rows {
+            sockets.extend(conn(row)?);
+        }
+        Ok(sockets)
     }
 
-    /// The sockets in each of the rooms, in join order.
-    pub async fn in_rooms(
+    async fn in_rooms(
         &self,
         room_ids: Vec<String>,
     ) -> Result<HashMap<String, Vec<RoomSocket>>, DbErr> {
@@ -347,41 +371,35 @@ impl SharedPresence {
             .await?;
         let mut rooms: HashMap<String, Vec<RoomSocket>> = HashMap::new();
         for row in &rows {
-            rooms.entry(text(row, "room_id")?).or_default().push((
-                text(row, "ns")?,
-                text(row, "sid")?,
-                text(row, "bubble_id")?,
-            ));
+            let room = rooms.entry(text(row, "room_id")?).or_default();
+            room.extend(room_socket(row)?);
         }
         Ok(rooms)
     }
 
-    /// The rooms a socket is in, in the order it joined them.
-    pub async fn rooms_of(&self, ns: &str, sid: &str) -> Result<Vec<String>, DbErr> {
+    async fn rooms_of(&self, conn: Conn) -> Result<Vec<String>, DbErr> {
         let rows = self
             .db
             .query_all_raw(stmt(
                 "SELECT room_id FROM presence_room WHERE ns = $1 AND sid = $2 ORDER BY id",
-                [ns.into(), sid.into()],
+                key(conn),
             ))
             .await?;
         rows.iter().map(|r| text(r, "room_id")).collect()
     }
 
-    /// Takes one socket out of a room.
-    pub async fn leave(&self, room_id: &str, ns: &str, sid: &str) -> Result<(), DbErr> {
+    async fn leave(&self, room_id: &str, conn: Conn) -> Result<(), DbErr> {
+        let [ns, sid] = key(conn);
         let txn = self.db.begin().await?;
         for table in ["presence_room", "presence_match"] {
             let sql = format!("DELETE FROM {table} WHERE room_id = $1 AND ns = $2 AND sid = $3");
-            txn.execute_raw(stmt(&sql, [room_id.into(), ns.into(), sid.into()]))
+            txn.execute_raw(stmt(&sql, [room_id.into(), ns.clone(), sid.clone()]))
                 .await?;
         }
         txn.commit().await
     }
 
-    /// Takes sockets out of a room: every socket of `bubble_id`, or with none, everyone.
-    /// Returns who was taken out, in join order.
-    pub async fn remove_from_room(
+    async fn take_out(
         &self,
         room_id: &str,
         bubble_id: Option<&str>,
@@ -401,11 +419,12 @@ impl SharedPresence {
         for row in &rows {
             gone.push((
                 row.try_get::<i64>("", "id")?,
-                (text(row, "ns")?, text(row, "sid")?, text(row, "bubble_id")?),
+                text(row, "sid")?,
+                room_socket(row)?,
             ));
         }
-        gone.sort_by_key(|(id, _)| *id);
-        let sids: Vec<String> = gone.iter().map(|(_, s)| s.1.clone()).collect();
+        gone.sort_by_key(|(id, _, _)| *id);
+        let sids: Vec<String> = gone.iter().map(|(_, sid, _)| sid.clone()).collect();
         txn.execute_raw(stmt(
             "DELETE FROM presence_match \
              WHERE room_id = $1 AND sid IN (SELECT jsonb_array_elements_text($2))",
@@ -413,18 +432,15 @@ impl SharedPresence {
         ))
         .await?;
         txn.commit().await?;
-        Ok(gone.into_iter().map(|(_, s)| s).collect())
+        Ok(gone.into_iter().filter_map(|(_, _, s)| s).collect())
     }
 
-    /// Forgets a socket. Returns the rooms it was in, in join order, each with whether its person
-    /// has now left the room (no other socket of theirs is in it, on any node).
-    pub async fn disconnect(&self, ns: &str, sid: &str) -> Result<Vec<(String, bool)>, DbErr> {
+    async fn disconnect(&self, conn: Conn) -> Result<Vec<RoomLeft>, DbErr> {
         let txn = self.db.begin().await?;
-        let key = || -> [Value; 2] { [ns.into(), sid.into()] };
         let Some(socket) = txn
             .query_one_raw(stmt(
                 "DELETE FROM presence_socket WHERE ns = $1 AND sid = $2 RETURNING bubble_id",
-                key(),
+                key(conn),
             ))
             .await?
         else {
@@ -435,12 +451,12 @@ impl SharedPresence {
         lock(&txn, format!("person:{bubble_id}")).await?;
         for table in ["presence_counsellor", "presence_match"] {
             let sql = format!("DELETE FROM {table} WHERE ns = $1 AND sid = $2");
-            txn.execute_raw(stmt(&sql, key())).await?;
+            txn.execute_raw(stmt(&sql, key(conn))).await?;
         }
         let rows = txn
             .query_all_raw(stmt(
                 "DELETE FROM presence_room WHERE ns = $1 AND sid = $2 RETURNING id, room_id",
-                key(),
+                key(conn),
             ))
             .await?;
         let mut rooms = Vec::with_capacity(rows.len());
@@ -463,21 +479,15 @@ impl SharedPresence {
         txn.commit().await?;
         Ok(rooms
             .into_iter()
-            .map(|(_, room)| {
-                let gone = !still.contains(&room);
-                (room, gone)
+            .map(|(_, room_id)| RoomLeft {
+                person_gone: !still.contains(&room_id),
+                room_id,
             })
             .collect())
     }
 
-    /// Marks a socket as an online counsellor (again).
-    pub async fn counsellor_online(
-        &self,
-        ns: &str,
-        sid: &str,
-        id: &str,
-        name: &str,
-    ) -> Result<(), DbErr> {
+    async fn counsellor_online(&self, conn: Conn, id: &str, name: &str) -> Result<(), DbErr> {
+        let [ns, sid] = key(conn);
         self.db
             .execute_raw(stmt(
                 "INSERT INTO presence_counsellor \
@@ -485,8 +495,8 @@ impl SharedPresence {
                  VALUES ($1, $2, $3, $4, $5, 0, $6) ON CONFLICT (ns, sid) \
                  DO UPDATE SET counsellor_id = EXCLUDED.counsellor_id, name = EXCLUDED.name",
                 [
-                    ns.into(),
-                    sid.into(),
+                    ns,
+                    sid,
                     self.node.clone().into(),
                     id.into(),
                     name.into(),
@@ -497,34 +507,29 @@ impl SharedPresence {
         Ok(())
     }
 
-    pub async fn counsellor_offline(&self, ns: &str, sid: &str) -> Result<(), DbErr> {
+    async fn counsellor_offline(&self, conn: Conn) -> Result<(), DbErr> {
         let txn = self.db.begin().await?;
         for table in ["presence_counsellor", "presence_match"] {
             let sql = format!("DELETE FROM {table} WHERE ns = $1 AND sid = $2");
-            txn.execute_raw(stmt(&sql, [ns.into(), sid.into()])).await?;
+            txn.execute_raw(stmt(&sql, key(conn))).await?;
         }
         txn.commit().await
     }
 
-    /// The counsellor id of a socket that is online as one.
-    pub async fn counsellor_id(&self, ns: &str, sid: &str) -> Result<Option<String>, DbErr> {
+    async fn counsellor_id(&self, conn: Conn) -> Result<Option<String>, DbErr> {
         let row = self
             .db
             .query_one_raw(stmt(
                 "SELECT counsellor_id FROM presence_counsellor WHERE ns = $1 AND sid = $2",
-                [ns.into(), sid.into()],
+                key(conn),
             ))
             .await?;
         row.map(|r| text(&r, "counsellor_id")).transpose()
     }
 
-    /// Chooses the online counsellor, on a live node, with the fewest matched rooms plus pending
-    /// matches, ties going to the one idle longest, and counts the match against them at once.
-    /// Returns `(ns, sid, counsellor_id, name)`.
-    pub async fn claim_counsellor(
-        &self,
-        timeout_ms: i64,
-    ) -> Result<Option<(String, String, String, String)>, DbErr> {
+    /// Counsellors on a node unseen for the node timeout are not chosen; matched rooms count
+    /// from `presence_match`.
+    async fn claim_counsellor(&self) -> Result<Option<Claim>, DbErr> {
         let txn = self.db.begin().await?;
         lock(&txn, "bubble:matching".to_owned()).await?;
         let Some(row) = txn
@@ -533,58 +538,49 @@ impl SharedPresence {
                  JOIN presence_node n ON n.id = c.node_id AND n.seen_at >= $1 \
                  ORDER BY c.pending + (SELECT COUNT(*) FROM presence_match m \
                  WHERE m.ns = c.ns AND m.sid = c.sid), c.idle_since LIMIT 1",
-                [(now_ms() - timeout_ms).into()],
+                [(now_ms() - self.node_timeout_ms).into()],
             ))
             .await?
         else {
             txn.commit().await?;
             return Ok(None);
         };
-        let claim = (
-            text(&row, "ns")?,
-            text(&row, "sid")?,
-            text(&row, "counsellor_id")?,
-            text(&row, "name")?,
-        );
         txn.execute_raw(stmt(
             "UPDATE presence_counsellor SET pending = pending + 1, idle_since = $3 \
              WHERE ns = $1 AND sid = $2",
             [
-                claim.0.clone().into(),
-                claim.1.clone().into(),
+                text(&row, "ns")?.into(),
+                text(&row, "sid")?.into(),
                 now_ms().into(),
             ],
         ))
         .await?;
         txn.commit().await?;
-        Ok(Some(claim))
+        let Some(conn) = conn(&row)? else {
+            return Ok(None);
+        };
+        Ok(Some(Claim {
+            conn,
+            counsellor_id: text(&row, "counsellor_id")?,
+            name: text(&row, "name")?,
+        }))
     }
 
-    /// Settles a claimed match: attached to `room_id`, or released with none.
-    pub async fn settle_claim(
-        &self,
-        ns: &str,
-        sid: &str,
-        room_id: Option<&str>,
-    ) -> Result<(), DbErr> {
+    async fn settle(&self, claim: &Claim, room_id: Option<&str>) -> Result<(), DbErr> {
+        let [ns, sid] = key(claim.conn);
         let txn = self.db.begin().await?;
         let node = txn
             .query_one_raw(stmt(
                 "UPDATE presence_counsellor SET pending = GREATEST(pending - 1, 0) \
                  WHERE ns = $1 AND sid = $2 RETURNING node_id",
-                [ns.into(), sid.into()],
+                [ns.clone(), sid.clone()],
             ))
             .await?;
         if let (Some(room_id), Some(node)) = (room_id, node) {
             txn.execute_raw(stmt(
                 "INSERT INTO presence_match (ns, sid, room_id, node_id) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT DO NOTHING",
-                [
-                    ns.into(),
-                    sid.into(),
-                    room_id.into(),
-                    text(&node, "node_id")?.into(),
-                ],
+                [ns, sid, room_id.into(), text(&node, "node_id")?.into()],
             ))
             .await?;
         }
@@ -594,14 +590,17 @@ impl SharedPresence {
 
 #[cfg(test)]
 mod tests {
+    use socketioxide::socket::Sid;
+
     use super::*;
+    use crate::ids::Ns;
     use crate::store::temp_pg_store;
 
     /// Two nodes' presence on one database, when `BUBBLE_TEST_PG` names a server.
     async fn two_nodes() -> Option<(crate::store::PgGuard, SharedPresence, SharedPresence)> {
         let (guard, store) = temp_pg_store().await?;
-        let a = store.shared_presence("node-a").expect("postgres");
-        let b = store.shared_presence("node-b").expect("postgres");
+        let a = store.shared_presence("node-a", 60_000).expect("postgres");
+        let b = store.shared_presence("node-b", 60_000).expect("postgres");
         assert!(
             !a.heartbeat().await.unwrap(),
             "first heartbeat makes the row"
@@ -611,10 +610,29 @@ mod tests {
         Some((guard, a, b))
     }
 
+    /// A new socket on namespace `ns`.
+    fn socket(ns: &str) -> Conn {
+        Conn {
+            ns: Ns::from_path(ns).expect("a namespace"),
+            sid: Sid::new(),
+        }
+    }
+
+    /// Rooms left, as [`PresenceBackend::disconnect`] reports them.
+    fn left(rooms: Vec<(String, bool)>) -> Vec<RoomLeft> {
+        rooms
+            .into_iter()
+            .map(|(room_id, person_gone)| RoomLeft {
+                room_id,
+                person_gone,
+            })
+            .collect()
+    }
+
     #[tokio::test]
     async fn shared_presence_is_refused_on_sqlite() {
         let (_dir, store) = crate::store::temp_store().await;
-        assert!(store.shared_presence("n").is_err());
+        assert!(store.shared_presence("n", 60_000).is_err());
     }
 
     #[tokio::test]
@@ -624,22 +642,21 @@ mod tests {
             return;
         };
         // Person p has two sockets on node b and one on node a; person q one on node b.
-        a.connect("/", "pa", "p").await.unwrap();
-        b.connect("/", "pb1", "p").await.unwrap();
-        b.connect("/", "pb2", "p").await.unwrap();
-        b.connect("/counsellor", "qb", "q").await.unwrap();
-        for (room, ns, sid) in [
-            ("r1", "/", "pb1"),
-            ("r1", "/", "pb2"),
-            ("r1", "/counsellor", "qb"),
-            ("r2", "/", "pa"),
-            ("r2", "/", "pb1"),
+        let (pa, pb1, pb2, qb) = (socket("/"), socket("/"), socket("/"), socket("/counsellor"));
+        a.connect(pa, "p".into()).await.unwrap();
+        b.connect(pb1, "p".into()).await.unwrap();
+        b.connect(pb2, "p".into()).await.unwrap();
+        b.connect(qb, "q".into()).await.unwrap();
+        for (room, conn) in [
+            ("r1", pb1),
+            ("r1", pb2),
+            ("r1", qb),
+            ("r2", pa),
+            ("r2", pb1),
         ] {
-            assert!(b.join(room, "R", ns, sid, None).await.unwrap().is_some());
+            assert!(b.join(room, "R", conn, None).await.unwrap().is_ok());
         }
-        b.counsellor_online("/counsellor", "qb", "q", "Q")
-            .await
-            .unwrap();
+        b.counsellor_online(qb, "q", "Q").await.unwrap();
 
         assert!(a.dead_nodes(60_000).await.unwrap().is_empty());
         let mut dead = a.dead_nodes(-60_000).await.unwrap();
@@ -649,12 +666,12 @@ mod tests {
         let gone: Vec<_> = departed
             .sockets
             .iter()
-            .filter(|s| s.4)
-            .map(|s| (s.0.as_str(), s.2.as_str(), s.3.as_str()))
+            .filter(|s| s.person_gone)
+            .map(|s| (s.room_id.as_str(), s.conn, &*s.bubble_id))
             .collect();
         assert_eq!(
             gone,
-            vec![("r1", "pb2", "p"), ("r1", "qb", "q")],
+            vec![("r1", pb2, "p"), ("r1", qb, "q")],
             "p leaves r1 once, with its last socket; p stays in r2 through node a"
         );
         assert_eq!(
@@ -668,9 +685,15 @@ mod tests {
         );
         let left = a.in_rooms(vec!["r1".into(), "r2".into()]).await.unwrap();
         assert!(!left.contains_key("r1"));
-        assert_eq!(left["r2"], vec![("/".into(), "pa".into(), "p".into())]);
-        assert_eq!(a.claim_counsellor(60_000).await.unwrap(), None);
-        assert_eq!(a.person(None, "pb1").await.unwrap(), None);
+        assert_eq!(
+            left["r2"],
+            vec![RoomSocket {
+                conn: pa,
+                bubble_id: "p".into()
+            }]
+        );
+        assert!(a.claim_counsellor().await.unwrap().is_none());
+        assert_eq!(a.person_of(pb1.sid.as_str()).await.unwrap(), None);
         // The dead node, alive after all, finds out and starts again.
         assert!(!b.heartbeat().await.unwrap());
     }
@@ -684,17 +707,17 @@ mod tests {
         let mut joins = Vec::new();
         for i in 0..12 {
             let node = if i % 2 == 0 { a.clone() } else { b.clone() };
-            let sid = format!("s{i}");
-            node.connect("/", &sid, &format!("person{i}"))
+            let conn = socket("/");
+            node.connect(conn, format!("person{i}").into())
                 .await
                 .unwrap();
             joins.push(tokio::spawn(async move {
-                node.join("room", "R", "/", &sid, Some(5)).await.unwrap()
+                node.join("room", "R", conn, Some(5)).await.unwrap()
             }));
         }
         let mut admitted = 0;
         for join in joins {
-            if join.await.unwrap() == Some(Joined::Arrived) {
+            if join.await.unwrap() == Ok(Joined::Arrived) {
                 admitted += 1;
             }
         }
@@ -709,36 +732,35 @@ mod tests {
             eprintln!("BUBBLE_TEST_PG not set: skipped");
             return;
         };
-        a.connect("/", "x1", "x").await.unwrap();
-        b.connect("/", "x2", "x").await.unwrap();
-        let joined = a.join("r", "R", "/", "x1", None).await.unwrap();
-        assert_eq!(joined, Some(Joined::Arrived));
-        a.join("s", "S", "/", "x1", None).await.unwrap();
-        let joined = b.join("r", "R", "/", "x2", None).await.unwrap();
+        let (x1, x2) = (socket("/"), socket("/"));
+        a.connect(x1, "x".into()).await.unwrap();
+        b.connect(x2, "x".into()).await.unwrap();
+        let joined = a.join("r", "R", x1, None).await.unwrap();
+        assert_eq!(joined, Ok(Joined::Arrived));
+        a.join("s", "S", x1, None).await.unwrap().unwrap();
+        let joined = b.join("r", "R", x2, None).await.unwrap();
         assert_eq!(
             joined,
-            Some(Joined::Beside),
+            Ok(Joined::Beside),
             "the person was in r through node a"
         );
-        let joined = b.join("r", "R", "/", "x2", None).await.unwrap();
-        assert_eq!(joined, Some(Joined::Already));
+        let joined = b.join("r", "R", x2, None).await.unwrap();
+        assert_eq!(joined, Ok(Joined::Already));
         let mut sockets = b.sockets_of("x").await.unwrap();
-        sockets.sort();
+        sockets.sort_by_key(|c| c.sid.to_string());
+        let mut both = vec![x1, x2];
+        both.sort_by_key(|c| c.sid.to_string());
+        assert_eq!(sockets, both, "both nodes' sockets of the person");
+        assert_eq!(a.rooms_of(x1).await.unwrap(), vec!["r", "s"]);
         assert_eq!(
-            sockets,
-            vec![("/".into(), "x1".into()), ("/".into(), "x2".into())],
-            "both nodes' sockets of the person"
-        );
-        assert_eq!(a.rooms_of("/", "x1").await.unwrap(), vec!["r", "s"]);
-        assert_eq!(
-            a.disconnect("/", "x1").await.unwrap(),
-            vec![("r".to_owned(), false), ("s".to_owned(), true)]
+            a.disconnect(x1).await.unwrap(),
+            left(vec![("r".to_owned(), false), ("s".to_owned(), true)])
         );
         assert_eq!(
-            b.disconnect("/", "x2").await.unwrap(),
-            vec![("r".to_owned(), true)]
+            b.disconnect(x2).await.unwrap(),
+            left(vec![("r".to_owned(), true)])
         );
-        assert!(a.disconnect("/", "x2").await.unwrap().is_empty());
+        assert!(a.disconnect(x2).await.unwrap().is_empty());
     }
 
     #[tokio::test]
@@ -747,33 +769,22 @@ mod tests {
             eprintln!("BUBBLE_TEST_PG not set: skipped");
             return;
         };
-        a.connect("/counsellor", "c1", "one").await.unwrap();
-        b.connect("/counsellor", "c2", "two").await.unwrap();
-        a.counsellor_online("/counsellor", "c1", "one", "One")
-            .await
-            .unwrap();
-        b.counsellor_online("/counsellor", "c2", "two", "Two")
-            .await
-            .unwrap();
-        let first = a.claim_counsellor(60_000).await.unwrap().unwrap();
-        let second = b.claim_counsellor(60_000).await.unwrap().unwrap();
-        assert_ne!(first.1, second.1, "a pending claim counts as load");
-        a.settle_claim(&first.0, &first.1, Some("room-1"))
-            .await
-            .unwrap();
-        b.settle_claim(&second.0, &second.1, None).await.unwrap();
-        let third = a.claim_counsellor(60_000).await.unwrap().unwrap();
-        assert_eq!(third.1, second.1, "the one without a room");
-        b.settle_claim(&third.0, &third.1, None).await.unwrap();
-        b.counsellor_offline(&third.0, &third.1).await.unwrap();
-        let fourth = b.claim_counsellor(60_000).await.unwrap().unwrap();
-        assert_eq!(fourth.1, first.1);
-        assert_eq!(
-            b.counsellor_id("/counsellor", "c1")
-                .await
-                .unwrap()
-                .as_deref(),
-            Some("one")
-        );
+        let (c1, c2) = (socket("/counsellor"), socket("/counsellor"));
+        a.connect(c1, "one".into()).await.unwrap();
+        b.connect(c2, "two".into()).await.unwrap();
+        a.counsellor_online(c1, "one", "One").await.unwrap();
+        b.counsellor_online(c2, "two", "Two").await.unwrap();
+        let first = a.claim_counsellor().await.unwrap().unwrap();
+        let second = b.claim_counsellor().await.unwrap().unwrap();
+        assert_ne!(first.conn, second.conn, "a pending claim counts as load");
+        a.attach(&first, "room-1").await.unwrap();
+        b.release(&second).await.unwrap();
+        let third = a.claim_counsellor().await.unwrap().unwrap();
+        assert_eq!(third.conn, second.conn, "the one without a room");
+        b.release(&third).await.unwrap();
+        b.counsellor_offline(third.conn).await.unwrap();
+        let fourth = b.claim_counsellor().await.unwrap().unwrap();
+        assert_eq!(fourth.conn, first.conn);
+        assert_eq!(b.counsellor_id(c1).await.unwrap().as_deref(), Some("one"));
     }
 }
