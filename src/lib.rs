@@ -12,7 +12,8 @@
 //! - [`presence`]: who is connected where, in memory or shared by the nodes of a cluster;
 //! - [`sio`]: socket.io as the handlers see it, whichever adapter links the nodes;
 //! - [`cluster`]: liveness of the nodes of a cluster;
-//! - [`push`]: push notifications, from the outbox to APNs and FCM;
+//! - [`push`]: push notifications, from the outbox to APNs and FCM; [`push_content`]: what a
+//!   push says, written into the outbox with its message;
 //! - [`http`]: plain HTTP routes, counsellor sign-in among them, and the layers in front of
 //!   them and socket.io (sessions, CORS, the origin check);
 //! - [`config`], [`telemetry`], [`clock`]: settings, logging, time.
@@ -28,6 +29,7 @@ pub mod inbox;
 pub mod outflow;
 pub mod presence;
 pub mod push;
+pub mod push_content;
 pub mod sio;
 pub mod startup;
 pub mod store;
