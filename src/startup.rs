@@ -2,7 +2,7 @@
 //!
 //! [`build`] makes the application from a [`Config`]: the store (connected and migrated), presence
 //! (this node's own, or shared with the cluster it joins), socket.io over the adapter that links
-//! the nodes (none, Redis or PostgreSQL: one generic path, [`on`]), the protocols' namespaces and
+//! the nodes (none, Redis or PostgreSQL: one generic path), the protocols' namespaces and
 //! the HTTP side ([`http::app`]). [`serve`] binds it, runs the background tasks beside it (the
 //! sweeps of expired sessions and tokens, the push worker, the cluster's liveness) and, on SIGINT
 //! or SIGTERM, shuts it all down within `--shutdown-timeout`.
