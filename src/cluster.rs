@@ -7,17 +7,28 @@
 //! in room replies drop, and its counsellors are no longer matched. A node that finds its own row
 //! gone (it stalled past the timeout and was declared dead) disconnects its sockets, so that
 //! they reconnect and come back into their rooms.
-use std::sync::Arc;
+//!
+//! What the rooms and sockets make of it is the caller's (see [`Membership`]): this module knows
+//! the shared presence, not the protocols.
 use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::AppState;
-use crate::store::SharedPresence;
+use crate::store::{Departed, SharedPresence};
+
+/// What a node's comings and goings mean to the rest of the server.
+pub trait Membership: Send + Sync + 'static {
+    /// This node was taken for dead and is out of the shared presence: its sockets should
+    /// reconnect, which puts them back.
+    fn taken_for_dead(&self) -> impl Future<Output = ()> + Send;
+    /// A node's presence was removed (a dead one's, or this node's on leaving): the rooms it was
+    /// in should hear its sockets go.
+    fn departed(&self, departed: Departed) -> impl Future<Output = ()> + Send;
+}
 
 /// Runs until `stop` turns true, then takes this node out of the shared presence.
 pub async fn run(
-    app: Arc<AppState>,
+    membership: impl Membership,
     shared: SharedPresence,
     heartbeat: Duration,
     timeout: Duration,
@@ -38,7 +49,7 @@ pub async fn run(
                     node = shared.node(),
                     "this node was taken for dead; its sockets reconnect to restore presence"
                 );
-                app.io.disconnect_local().await;
+                membership.taken_for_dead().await;
             }
             Err(e) => tracing::warn!(error = %e, "node heartbeat failed"),
         }
@@ -50,18 +61,18 @@ pub async fn run(
             }
         };
         for node in dead {
-            remove(&app, &shared, &node).await;
+            remove(&membership, &shared, &node).await;
         }
     }
-    remove(&app, &shared, shared.node()).await;
+    remove(&membership, &shared, shared.node()).await;
 }
 
 /// Removes a node's presence and tells its rooms.
-async fn remove(app: &AppState, shared: &SharedPresence, node: &str) {
+async fn remove(membership: &impl Membership, shared: &SharedPresence, node: &str) {
     match shared.remove_node(node).await {
         Ok(departed) => {
             tracing::info!(node, sockets = departed.sockets.len(), "node removed");
-            crate::bubble::announce_departures(app, departed).await;
+            membership.departed(departed).await;
         }
         Err(e) => tracing::error!(node, error = %e, "removing a dead node's presence failed"),
     }

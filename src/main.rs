@@ -3,10 +3,10 @@ use std::io::{BufRead, IsTerminal, Write};
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 
-use bubble::auth::{accounts, username};
-use bubble::config::{Config, DatabaseArgs};
-use bubble::store::Store;
-use bubble::telemetry::{LogFormat, Logging};
+use bubble_server::auth::{accounts, username};
+use bubble_server::config::{Config, DatabaseArgs};
+use bubble_server::store::Store;
+use bubble_server::telemetry::{LogFormat, Logging};
 
 /// Socket.io server for the Bubble peer-support apps and TinCan group chat.
 #[derive(Parser)]
@@ -82,8 +82,8 @@ async fn main() -> anyhow::Result<()> {
         None => run(cli.serve).await,
         Some(Command::Serve(config)) => run(*config).await,
         Some(Command::Migrate(db)) => {
-            let _log = bubble::telemetry::init(&db.log, LogFormat::Text, false);
-            bubble::store::Store::connect(&db).await?;
+            let _log = bubble_server::telemetry::init(&db.log, LogFormat::Text, false);
+            bubble_server::store::Store::connect(&db).await?;
             tracing::info!("migrations applied");
             Ok(())
         }
@@ -98,7 +98,7 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::Backup { file, db }) => {
             let url = db.database_url;
             let copied = tokio::task::spawn_blocking(move || {
-                bubble::store::backup::sqlite(&url, &file).map(|size| (file, size))
+                bubble_server::store::backup::sqlite(&url, &file).map(|size| (file, size))
             })
             .await?;
             match copied {
@@ -167,7 +167,7 @@ async fn counsellor(command: CounsellorCommand) -> anyhow::Result<()> {
 /// The store, and the log, which lasts as long as what it returns is kept.
 async fn open(db: &DatabaseArgs) -> anyhow::Result<(Store, Logging)> {
     // Migration progress is noise next to a command's own output.
-    let log = bubble::telemetry::init(
+    let log = bubble_server::telemetry::init(
         &format!("{},sea_orm_migration=warn", db.log),
         LogFormat::Text,
         false,
@@ -197,13 +197,14 @@ fn read_password() -> anyhow::Result<String> {
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
-    let log = bubble::telemetry::init(&config.db.log, config.log_format, config.log_message_text);
+    let log =
+        bubble_server::telemetry::init(&config.db.log, config.log_format, config.log_message_text);
     keep_large_buffers();
-    match bubble::serve(config).await? {
-        bubble::Stopped::Drained => Ok(()),
+    match bubble_server::serve(config).await? {
+        bubble_server::Stopped::Drained => Ok(()),
         // Returning would drop the runtime, which waits for every blocking task to end. The
         // log's lines still queued (what was cut short) are written out first.
-        bubble::Stopped::CutShort => {
+        bubble_server::Stopped::CutShort => {
             drop(log);
             std::process::exit(1)
         }

@@ -166,7 +166,7 @@ impl<W: Write> Write for Counting<W> {
         let lost = dropped_lines();
         if lost > self.reported {
             let note = format!(
-                "{} WARN bubble::telemetry: {} log lines lost (standard error full or closed)\n",
+                "{} WARN bubble_server::telemetry: {} log lines lost (standard error full or closed)\n",
                 chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
                 lost - self.reported,
             );

@@ -4,8 +4,8 @@
 //! `store::push_outbox`) and pokes [`PushQueue`]; the [`worker`] claims due rows, hands each to the
 //! [`PushSender`] of its platform and settles it from the [`SendOutcome`]. The socket.io reply
 //! never waits for a provider, and a crash loses nothing: rows are durable and a lease that runs
-//! out makes a claimed row due again.
-//! - [`content`]: title, body and data of a push;
+//! out makes a claimed row due again. What a push says is written with its row (see
+//! [`crate::push_content`]).
 //! - [`backoff`]: when to try again;
 //! - [`worker`]: the claim–send–settle loop;
 //! - [`fcm`], [`apns`]: the providers; [`LogSender`] stands in for one that is not configured.
@@ -20,7 +20,6 @@ use tokio::sync::Notify;
 
 pub mod apns;
 pub mod backoff;
-pub mod content;
 pub mod fcm;
 pub mod worker;
 #[cfg(test)]

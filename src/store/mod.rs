@@ -11,7 +11,6 @@ use crate::config::DatabaseArgs;
 
 mod accounts;
 pub mod backup;
-mod checkpoint;
 mod counsellors;
 mod issues;
 mod messages;
@@ -24,11 +23,11 @@ mod push_tokens;
 mod recent;
 mod rooms;
 mod sessions;
+mod sqlite;
 mod tincan_accounts;
 mod tincan_conversations;
 mod tincan_groups;
 mod tincan_messages;
-mod writer;
 
 pub use accounts::{SESSION_ACCOUNT_KEY, TOKEN_LIFETIME_MS};
 pub use issues::{IssueType, NewIssue, NewReport};
@@ -46,15 +45,15 @@ pub use tincan_groups::{EditedGroup, GroupChanges, GroupCursor, MEMBER, NewGroup
 #[derive(Clone, Debug)]
 pub struct Store {
     db: DatabaseConnection,
-    /// On SQLite, the task that stores new messages in batches (see [`writer`]).
-    writer: Option<writer::Writer>,
+    /// On SQLite, the task that stores new messages in batches (see [`mod@sqlite`]).
+    writer: Option<sqlite::Writer>,
     /// Rooms' newest messages (see [`recent`]).
     recent: Arc<recent::RecentCache>,
 }
 
 impl Store {
     /// Connects (see `options`) and brings the schema up to date (see `migrate`). On SQLite,
-    /// also starts the writer that stores new messages (see `writer`), on a connection of its
+    /// also starts the writer that stores new messages (see `sqlite`), on a connection of its
     /// own.
     pub async fn connect(args: &DatabaseArgs) -> Result<Self, DbErr> {
         let db = Database::connect(options(args, args.db_connections.max(2))).await?;
@@ -64,9 +63,9 @@ impl Store {
             DatabaseBackend::Sqlite => match sqlite_file(&args.database_url) {
                 Some(file) => {
                     let checkpoints = Database::connect(options(args, 1)).await?;
-                    let committed = checkpoint::start(checkpoints);
+                    let committed = sqlite::checkpoint::start(checkpoints);
                     let reads = options(args, 1);
-                    Some(writer::Writer::start(file, reads, recent.clone(), committed).await?)
+                    Some(sqlite::Writer::start(file, reads, recent.clone(), committed).await?)
                 }
                 // In memory: no other connection can reach the database (nor has it a log to
                 // copy back); each message is stored in a transaction of its own.
@@ -92,7 +91,7 @@ fn sqlite_file(url: &str) -> Option<PathBuf> {
     file.is_file().then(|| file.to_owned())
 }
 
-/// Pool options for `connections` connections, on SQLite with [`sqlite`]; a connection that
+/// Pool options for `connections` connections, on SQLite with [`sqlite()`]; a connection that
 /// comes back to the pool inside a transaction is closed (see [`pool`]).
 fn options(args: &DatabaseArgs, connections: u32) -> ConnectOptions {
     let mut options = ConnectOptions::new(args.database_url.clone());
@@ -108,16 +107,19 @@ fn options(args: &DatabaseArgs, connections: u32) -> ConnectOptions {
 }
 
 /// SQLite runs in WAL mode with `synchronous=NORMAL` (a commit survives a crash of the process;
-/// the message writer's are synced too, see [`writer::open`]),
+/// the message writer's are synced too, see [`sqlite::open`]),
 /// a busy timeout so that concurrent writers wait instead of failing, and foreign keys on. The
-/// log is copied back into the database by the checkpointer (see [`checkpoint`]).
+/// log is copied back into the database by the checkpointer (see [`sqlite::checkpoint`]).
 fn sqlite(options: SqliteConnectOptions) -> SqliteConnectOptions {
     options
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(BUSY_TIMEOUT)
         .foreign_keys(true)
-        .pragma("wal_autocheckpoint", checkpoint::LOG_LIMIT.to_string())
+        .pragma(
+            "wal_autocheckpoint",
+            sqlite::checkpoint::LOG_LIMIT.to_string(),
+        )
 }
 
 /// A store on a fresh SQLite file, for unit tests.
@@ -136,7 +138,7 @@ pub(crate) async fn temp_store() -> (tempfile::TempDir, Store) {
 /// A connection to the database of [`temp_store`] opened as the message writer's is.
 #[cfg(test)]
 pub(crate) fn one_connection(dir: &tempfile::TempDir) -> rusqlite::Connection {
-    writer::open(&dir.path().join("t.db")).expect("a connection")
+    sqlite::open(&dir.path().join("t.db")).expect("a connection")
 }
 
 /// A store on a fresh PostgreSQL database of its own, for unit tests, when `BUBBLE_TEST_PG` names

@@ -15,7 +15,7 @@ use sea_orm::{
 };
 
 use super::Store;
-use crate::push::content::{self, Kind};
+use crate::push_content::{self, Kind};
 
 pub const PENDING: &str = "pending";
 pub const SENT: &str = "sent";
@@ -104,7 +104,7 @@ pub(super) fn enqueue_statement(
     fanout: &PushFanout<'_>,
 ) -> String {
     let kind = Kind::of_message_type(&message.message_type);
-    let c = content::for_message(
+    let c = push_content::for_message(
         kind,
         &message.room_id,
         room_name,

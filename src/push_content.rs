@@ -1,4 +1,7 @@
 //! What a push says: its title, body and data, built once when it is queued.
+//!
+//! Plain text and JSON, nothing else: the store writes it into the push outbox with the message
+//! that causes it, and the push layer ([`crate::push`]) only sends what the outbox holds.
 use serde_json::json;
 
 /// Longest body, in characters; apps and lock screens cut long text anyway, and both providers

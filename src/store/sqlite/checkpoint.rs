@@ -15,7 +15,7 @@ use tokio::sync::Notify;
 
 /// Pages of log past which a committing connection checkpoints itself (64 MiB of 4 KiB pages):
 /// only reached when the checkpointer cannot keep up or a reader holds the log.
-pub(super) const LOG_LIMIT: u32 = 16_384;
+pub(in crate::store) const LOG_LIMIT: u32 = 16_384;
 
 /// How long the checkpointer lets commits gather before it runs: a checkpoint copies each page
 /// once however many commits changed it.
@@ -25,7 +25,7 @@ const EVERY: Duration = Duration::from_secs(5);
 
 /// Tells the checkpointer that something was committed.
 #[derive(Debug, Clone, Default)]
-pub(super) struct Committed(Arc<Notify>);
+pub(in crate::store) struct Committed(Arc<Notify>);
 
 impl Committed {
     pub(super) fn notify(&self) {
@@ -34,7 +34,7 @@ impl Committed {
 }
 
 /// Runs the checkpointer on `db` (a connection of its own) until the process ends.
-pub(super) fn start(db: DatabaseConnection) -> Committed {
+pub(in crate::store) fn start(db: DatabaseConnection) -> Committed {
     let committed = Committed::default();
     let wake = committed.0.clone();
     tokio::spawn(async move {
