@@ -301,7 +301,7 @@ fn session_layer(config: &Config, store: &Store) -> SessionManagerLayer<store::S
     if same_site == SameSite::None && !config.session_secure {
         tracing::warn!("SameSite=None without --session-secure: browsers will refuse the cookie");
     }
-    SessionManagerLayer::new(store.session_store())
+    SessionManagerLayer::new(store.sessions())
         .with_name(SESSION_COOKIE)
         .with_http_only(true)
         .with_path("/")
@@ -316,17 +316,17 @@ async fn sweep_expired(store: Store) {
     let mut every = tokio::time::interval(SWEEP_EVERY);
     loop {
         every.tick().await;
-        match store.delete_expired_sessions().await {
+        match store.sessions().delete_expired().await {
             Ok(n) if n > 0 => tracing::debug!(sessions = n, "expired sessions deleted"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "deleting expired sessions failed"),
         }
-        match store.delete_expired_tokens().await {
+        match store.accounts().delete_expired_tokens().await {
             Ok(n) if n > 0 => tracing::debug!(tokens = n, "expired API tokens deleted"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "deleting expired API tokens failed"),
         }
-        match store.tincan_delete_expired_tokens().await {
+        match store.tincan().accounts().delete_expired_tokens().await {
             Ok(n) if n > 0 => tracing::debug!(tokens = n, "expired TinCan tokens deleted"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "deleting expired TinCan tokens failed"),

@@ -31,7 +31,7 @@ pub async fn counsellor_for_token(
     store: &Store,
     token: &str,
 ) -> Result<Option<counsellor_account::Model>, DbErr> {
-    store.account_for_token(token).await
+    store.accounts().for_token(token).await
 }
 
 /// The account a session is signed in as, if it still exists.
@@ -44,7 +44,7 @@ pub async fn counsellor_for_session(
         .await
         .map_err(|e| DbErr::Custom(format!("session: {e}")))?;
     match account_id {
-        Some(id) => store.account(&id).await,
+        Some(id) => store.accounts().get(&id).await,
         None => Ok(None),
     }
 }
@@ -124,19 +124,21 @@ mod tests {
         let app = app(&dir).await;
         let alice = app
             .store
-            .create_account("alice", "Alice", "h")
+            .accounts()
+            .create("alice", "Alice", "h")
             .await
             .unwrap()
             .unwrap();
         let bob = app
             .store
-            .create_account("bob", "Bob", "h")
+            .accounts()
+            .create("bob", "Bob", "h")
             .await
             .unwrap()
             .unwrap();
-        let alice_token = app.store.create_token(&alice.id).await.unwrap();
-        let bob_token = app.store.create_token(&bob.id).await.unwrap();
-        let sessions = Arc::new(app.store.session_store());
+        let alice_token = app.store.accounts().create_token(&alice.id).await.unwrap();
+        let bob_token = app.store.accounts().create_token(&bob.id).await.unwrap();
+        let sessions = Arc::new(app.store.sessions());
         let signed_in = Session::new(None, sessions.clone(), None);
         signed_in
             .insert(SESSION_ACCOUNT_KEY, &bob.id)
@@ -176,7 +178,7 @@ mod tests {
         assert_eq!(who(&stale, Some("revoked")).await.as_deref(), Some("bob"));
 
         // A session whose account is gone signs nobody in.
-        app.store.remove_account("bob").await.unwrap();
+        app.store.accounts().remove("bob").await.unwrap();
         let orphan = Session::new(None, sessions.clone(), None);
         orphan.insert(SESSION_ACCOUNT_KEY, &bob.id).await.unwrap();
         assert_eq!(who(&parts(None, Some(orphan)), None).await, None);

@@ -86,7 +86,7 @@ async fn accept<A: Adapter>(
     let (bubble_id, name): (BubbleId, Option<String>) = match ns {
         Ns::Root => match bubble_token(s.req_parts().uri.query().unwrap_or("")) {
             Some(token) => {
-                let person = app.store.person_for_token(token).await?;
+                let person = app.store.people().for_token(token).await?;
                 (person.bubble_id.into(), person.name)
             }
             None => (Uuid::new_v4().to_string().into(), None),
@@ -298,7 +298,8 @@ impl Ctx {
     pub async fn room(&self, room_id: &str) -> Result<room::Model, BubbleError> {
         self.app
             .store
-            .room(room_id)
+            .rooms()
+            .get(room_id)
             .await?
             .ok_or(BubbleError::RoomIdNotFound)
     }

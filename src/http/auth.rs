@@ -86,7 +86,7 @@ async fn sign_in(
         return Err(HttpError::RateLimited);
     }
     let name = username::normalize(&typed).unwrap_or_default();
-    let account = app.store.account_by_username(&name).await?;
+    let account = app.store.accounts().by_username(&name).await?;
     let stored = account.as_ref().map(|a| a.password_hash.clone());
     let account = match (password::verify(given, stored).await?, account) {
         (true, Some(account)) => account,
@@ -94,7 +94,7 @@ async fn sign_in(
     };
     session.cycle_id().await?;
     session.insert(SESSION_ACCOUNT_KEY, &account.id).await?;
-    let token = app.store.create_token(&account.id).await?;
+    let token = app.store.accounts().create_token(&account.id).await?;
     tracing::info!(username = %account.username, "counsellor signed in");
     Ok(Json(SignedIn {
         counsellor: account.into(),
@@ -139,7 +139,7 @@ async fn logout(
         if let Some(account) = auth::counsellor_for_token(&app.store, token).await? {
             signed_out.push(account.id);
         }
-        app.store.revoke_token(token).await?;
+        app.store.accounts().revoke_token(token).await?;
     }
     if session.id().is_some() {
         if let Some(account) = auth::counsellor_for_session(&app.store, &session).await? {

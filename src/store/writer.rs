@@ -612,7 +612,8 @@ mod tests {
 
     async fn new_room(store: &Store, name: &str, members: &[&str]) -> String {
         let room = store
-            .create_room(NewRoom::by_author(name, 100), members, None)
+            .rooms()
+            .create(NewRoom::by_author(name, 100), members, None)
             .await
             .unwrap();
         room.id
@@ -719,7 +720,8 @@ mod tests {
             .collect();
         assert_eq!(rows, in_a);
         let next = store
-            .add_message(NewMessage::by_author(&a, "after"), &PushFanout::NOBODY_HERE)
+            .messages()
+            .add(NewMessage::by_author(&a, "after"), &PushFanout::NOBODY_HERE)
             .await
             .unwrap()
             .unwrap();
@@ -757,7 +759,8 @@ mod tests {
             let (store, room) = (store.clone(), room.clone());
             tokio::spawn(async move {
                 store
-                    .add_message(
+                    .messages()
+                    .add(
                         NewMessage::by_author(&room, &content),
                         &PushFanout::NOBODY_HERE,
                     )
@@ -884,14 +887,16 @@ mod tests {
         assert_eq!(stored(&store, &b).await.len(), 1);
         // Through the writer too.
         let through = store
-            .add_message(
+            .messages()
+            .add(
                 NewMessage::by_author(&b, "refused"),
                 &PushFanout::NOBODY_HERE,
             )
             .await;
         assert!(through.is_err());
         let fine = store
-            .add_message(NewMessage::by_author(&b, "fine"), &PushFanout::NOBODY_HERE)
+            .messages()
+            .add(NewMessage::by_author(&b, "fine"), &PushFanout::NOBODY_HERE)
             .await;
         assert!(matches!(fine, Ok(Some(_))), "{fine:?}");
     }
@@ -914,7 +919,7 @@ mod tests {
         assert!(matches!(answers[0], Ok(Some(_))), "{:?}", answers[0]);
         assert!(one.is_autocommit(), "the writer is outside any transaction");
         assert_eq!(contents(&store, &a).await, ["next"], "committed for real");
-        let room = store.room(&a).await.unwrap().expect("room");
+        let room = store.rooms().get(&a).await.unwrap().expect("room");
         assert_eq!(room.name, "A", "the transaction left open is not committed");
         store
             .db()
@@ -934,7 +939,11 @@ mod tests {
             ("tok-here", "here"),
             ("tok-author", "author"),
         ] {
-            store.register_push_token(token, who, "fcm").await.unwrap();
+            store
+                .push()
+                .register_token(token, who, "fcm")
+                .await
+                .unwrap();
         }
         let present: Vec<Arc<str>> = vec!["author".into(), "here".into()];
         let with_here = PushFanout {
@@ -964,7 +973,8 @@ mod tests {
         assert_eq!(pushes, [2, 0, 2, 1]);
         let id = |i: usize| answers[i].as_ref().unwrap().as_ref().unwrap().message.id;
         let mut rows: Vec<(String, i64)> = store
-            .push_outbox_rows()
+            .push()
+            .outbox_rows()
             .await
             .unwrap()
             .into_iter()
@@ -991,13 +1001,15 @@ mod tests {
         assert!(store.writer.is_none(), "no other connection reaches it");
         let room = new_room(&store, "A", &["author"]).await;
         let first = store
-            .add_message(
+            .messages()
+            .add(
                 NewMessage::by_author(&room, "one"),
                 &PushFanout::NOBODY_HERE,
             )
             .await;
         let second = store
-            .add_message(
+            .messages()
+            .add(
                 NewMessage::by_author(&room, "two"),
                 &PushFanout::NOBODY_HERE,
             )
@@ -1035,7 +1047,8 @@ mod tests {
                 while tokio::time::Instant::now() < until {
                     let message = NewMessage::by_author(&room, &"x".repeat(64));
                     store
-                        .add_message(message, &PushFanout::NOBODY_HERE)
+                        .messages()
+                        .add(message, &PushFanout::NOBODY_HERE)
                         .await
                         .unwrap()
                         .unwrap();
