@@ -16,6 +16,7 @@ use crate::store::{SESSION_ACCOUNT_KEY, Store};
 pub mod accounts;
 pub mod password;
 pub mod rate_limit;
+pub mod sign_in;
 pub mod username;
 
 /// The API token of an `Authorization: Bearer <token>` header, if there is one.

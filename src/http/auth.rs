@@ -18,7 +18,7 @@ use tower_sessions::Session;
 
 use super::error::HttpError;
 use crate::AppState;
-use crate::auth::{self, password, username};
+use crate::auth;
 use crate::store::SESSION_ACCOUNT_KEY;
 
 pub fn routes(state: &Arc<AppState>) -> Router {
@@ -64,9 +64,9 @@ struct Me {
     counsellor: Counsellor,
 }
 
-/// Checks the password and signs the session in under a fresh id (so that an id planted before
-/// sign-in is worth nothing). An unknown or malformed username costs one lookup and one
-/// verification like a known one, and fails with the same answer.
+/// Checks the password (see [`crate::auth::sign_in`]) and signs the session in under a fresh id
+/// (so that an id planted before sign-in is worth nothing). An unknown or malformed username
+/// costs one lookup and one verification like a known one, and fails with the same answer.
 async fn sign_in(
     State(app): State<Arc<AppState>>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
@@ -82,16 +82,9 @@ async fn sign_in(
         HttpError::InvalidPayload(format!("Expected {{ username, password }}: {e}"))
     })?;
     let ip = peer.map(|Extension(ConnectInfo(addr))| addr.ip());
-    if !app.sign_in_limits.allow(ip, typed.trim()) {
-        return Err(HttpError::RateLimited);
-    }
-    let name = username::normalize(&typed).unwrap_or_default();
-    let account = app.store.accounts().by_username(&name).await?;
-    let stored = account.as_ref().map(|a| a.password_hash.clone());
-    let account = match (password::verify(given, stored).await?, account) {
-        (true, Some(account)) => account,
-        _ => return Err(HttpError::Unauthorized),
-    };
+    let account =
+        auth::sign_in::attempt(app.store.accounts(), &app.sign_in_limits, ip, &typed, given)
+            .await?;
     session.cycle_id().await?;
     session.insert(SESSION_ACCOUNT_KEY, &account.id).await?;
     let token = app.store.accounts().create_token(&account.id).await?;

@@ -3,8 +3,8 @@
 //!
 //! Sign-in answers the same, after about the same work, whatever is wrong: an unknown or
 //! malformed username costs one lookup and one Argon2 verification (of a dummy hash) like a
-//! known one. Attempts are limited per client address and per username, by the same limiter as
-//! counsellor sign-in ([`crate::auth::rate_limit`]).
+//! known one. Attempts are limited per client address and per username. Both are the one
+//! sign-in counsellors use too ([`crate::auth::sign_in`]), with limits of TinCan's own.
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -120,16 +120,8 @@ async fn login(
     let typed = string(&f, "username")?;
     let given = string(&f, "password")?;
     let ip = peer.map(|Extension(ConnectInfo(addr))| addr.ip());
-    if !app.tincan.limits.allow(ip, typed.trim()) {
-        return Err(TinCanError::RateLimited);
-    }
-    let name = username::normalize(&typed).unwrap_or_default();
-    let user = app.store.tincan().accounts().by_username(&name).await?;
-    let stored = user.as_ref().map(|u| u.password_hash.clone());
-    let user = match (password::verify(given, stored).await?, user) {
-        (true, Some(user)) => user,
-        _ => return Err(TinCanError::Unauthorized),
-    };
+    let accounts = app.store.tincan().accounts();
+    let user = auth::sign_in::attempt(accounts, &app.tincan.limits, ip, &typed, given).await?;
     let ttl_ms = i64::try_from(app.tincan.token_ttl.as_millis()).unwrap_or(i64::MAX);
     let issued = app
         .store
