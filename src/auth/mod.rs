@@ -4,6 +4,9 @@
 //! with an API token (native apps), either as `Authorization: Bearer <token>` or, on socket.io
 //! 3+, as `auth: { token }`. The functions here turn those into an account and are shared by the
 //! HTTP routes and the `/counsellor` handshake, so both accept exactly the same credentials.
+//!
+//! Passwords, usernames, the limits on attempts and the password sign-in itself
+//! ([`sign_in`]) serve TinCan users as well.
 use ::http::HeaderMap;
 use ::http::header::AUTHORIZATION;
 use ::http::request::Parts;

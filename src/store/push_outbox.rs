@@ -21,9 +21,9 @@ pub const PENDING: &str = "pending";
 pub const SENT: &str = "sent";
 pub const FAILED: &str = "failed";
 
-/// What `add_message` needs to queue pushes for a new message: the people who must not get one
-/// because they are in the room now, and how long a new push waits for more messages to the same
-/// device and room before it is sent (they collapse into it).
+/// What [`Messages::add`](super::Messages::add) needs to queue pushes for a new message: the
+/// people who must not get one because they are in the room now, and how long a new push waits
+/// for more messages to the same device and room before it is sent (they collapse into it).
 #[derive(Debug, Clone, Copy)]
 pub struct PushFanout<'a> {
     pub present: &'a [Arc<str>],
