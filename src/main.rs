@@ -137,7 +137,7 @@ async fn counsellor(command: CounsellorCommand) -> anyhow::Result<()> {
         CounsellorCommand::List { db } => {
             let (store, _log) = open(&db).await?;
             writeln!(out, "username\tname\tcreated")?;
-            for a in store.list_accounts().await? {
+            for a in store.accounts().list().await? {
                 let created = chrono::DateTime::from_timestamp_millis(a.created_at)
                     .unwrap_or_default()
                     .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);

@@ -185,9 +185,12 @@ async fn sweep_expired(store: Store) {
     let mut every = tokio::time::interval(SWEEP_EVERY);
     loop {
         every.tick().await;
-        swept("sessions", store.delete_expired_sessions().await);
-        swept("API tokens", store.delete_expired_tokens().await);
-        swept("TinCan tokens", store.tincan_delete_expired_tokens().await);
+        swept("sessions", store.sessions().delete_expired().await);
+        swept("API tokens", store.accounts().delete_expired_tokens().await);
+        swept(
+            "TinCan tokens",
+            store.tincan().accounts().delete_expired_tokens().await,
+        );
     }
 }
 

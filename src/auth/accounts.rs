@@ -42,12 +42,13 @@ pub async fn add(
     }
     password::check_new(new_password)?;
     // Checked first only to spare a hash; the unique index decides.
-    if store.account_by_username(&username).await?.is_some() {
+    if store.accounts().by_username(&username).await?.is_some() {
         return Err(AccountError::UsernameTaken(username));
     }
     let hash = password::hash(new_password.to_owned()).await?;
     store
-        .create_account(&username, name, &hash)
+        .accounts()
+        .create(&username, name, &hash)
         .await?
         .ok_or(AccountError::UsernameTaken(username))
 }
@@ -62,6 +63,7 @@ pub async fn set_password(
     password::check_new(new_password)?;
     let hash = password::hash(new_password.to_owned()).await?;
     store
+        .accounts()
         .set_password(&username, &hash)
         .await?
         .ok_or(AccountError::UnknownUser(username))
@@ -74,7 +76,8 @@ pub async fn remove(
 ) -> Result<counsellor_account::Model, AccountError> {
     let username = username::normalize(username)?;
     store
-        .remove_account(&username)
+        .accounts()
+        .remove(&username)
         .await?
         .ok_or(AccountError::UnknownUser(username))
 }
@@ -114,7 +117,7 @@ mod tests {
         ));
         let unnamed = add(&store, "bob", "  ", "password1").await;
         assert!(matches!(unnamed, Err(AccountError::InvalidName)));
-        assert_eq!(store.list_accounts().await.unwrap().len(), 1);
+        assert_eq!(store.accounts().list().await.unwrap().len(), 1);
     }
 
     #[tokio::test]
@@ -122,7 +125,7 @@ mod tests {
         let (_dir, store) = store().await;
         add(&store, "alice", "Alice", "password1").await.unwrap();
         let a = set_password(&store, "Alice", "password2").await.unwrap();
-        let a = store.account(&a.id).await.unwrap().unwrap();
+        let a = store.accounts().get(&a.id).await.unwrap().unwrap();
         assert!(
             password::verify("password2".into(), Some(a.password_hash))
                 .await

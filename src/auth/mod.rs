@@ -4,6 +4,9 @@
 //! with an API token (native apps), either as `Authorization: Bearer <token>` or, on socket.io
 //! 3+, as `auth: { token }`. The functions here turn those into an account and are shared by the
 //! HTTP routes and the `/counsellor` handshake, so both accept exactly the same credentials.
+//!
+//! Passwords, usernames, the limits on attempts and the password sign-in itself
+//! ([`sign_in`]) serve TinCan users as well.
 use ::http::HeaderMap;
 use ::http::header::AUTHORIZATION;
 use ::http::request::Parts;
@@ -16,6 +19,7 @@ use crate::store::{SESSION_ACCOUNT_KEY, Store};
 pub mod accounts;
 pub mod password;
 pub mod rate_limit;
+pub mod sign_in;
 pub mod username;
 
 /// The API token of an `Authorization: Bearer <token>` header, if there is one.
@@ -31,7 +35,7 @@ pub async fn counsellor_for_token(
     store: &Store,
     token: &str,
 ) -> Result<Option<counsellor_account::Model>, DbErr> {
-    store.account_for_token(token).await
+    store.accounts().for_token(token).await
 }
 
 /// The account a session is signed in as, if it still exists.
@@ -44,7 +48,7 @@ pub async fn counsellor_for_session(
         .await
         .map_err(|e| DbErr::Custom(format!("session: {e}")))?;
     match account_id {
-        Some(id) => store.account(&id).await,
+        Some(id) => store.accounts().get(&id).await,
         None => Ok(None),
     }
 }
@@ -124,19 +128,21 @@ mod tests {
         let app = app(&dir).await;
         let alice = app
             .store
-            .create_account("alice", "Alice", "h")
+            .accounts()
+            .create("alice", "Alice", "h")
             .await
             .unwrap()
             .unwrap();
         let bob = app
             .store
-            .create_account("bob", "Bob", "h")
+            .accounts()
+            .create("bob", "Bob", "h")
             .await
             .unwrap()
             .unwrap();
-        let alice_token = app.store.create_token(&alice.id).await.unwrap();
-        let bob_token = app.store.create_token(&bob.id).await.unwrap();
-        let sessions = Arc::new(app.store.session_store());
+        let alice_token = app.store.accounts().create_token(&alice.id).await.unwrap();
+        let bob_token = app.store.accounts().create_token(&bob.id).await.unwrap();
+        let sessions = Arc::new(app.store.sessions());
         let signed_in = Session::new(None, sessions.clone(), None);
         signed_in
             .insert(SESSION_ACCOUNT_KEY, &bob.id)
@@ -176,7 +182,7 @@ mod tests {
         assert_eq!(who(&stale, Some("revoked")).await.as_deref(), Some("bob"));
 
         // A session whose account is gone signs nobody in.
-        app.store.remove_account("bob").await.unwrap();
+        app.store.accounts().remove("bob").await.unwrap();
         let orphan = Session::new(None, sessions.clone(), None);
         orphan.insert(SESSION_ACCOUNT_KEY, &bob.id).await.unwrap();
         assert_eq!(who(&parts(None, Some(orphan)), None).await, None);

@@ -31,7 +31,7 @@ pub async fn report_user(ctx: &Ctx, p: Payload) -> Outcome {
         reported_bubble_id: reported_bubble_id.to_string(),
         reason: reason.to_owned(),
     };
-    ctx.app.store.add_report(report).await?;
+    ctx.app.store.issues().add_report(report).await?;
     let payload = json!({ "roomId": room.id, "reportedUserId": reported, "reason": reason });
     ctx.to_others(&room.id, "report_user", &payload).await;
     Ok(None)
@@ -53,7 +53,8 @@ pub async fn find_counsellor(ctx: &Ctx) -> Outcome {
     let Some((claim, counsellor_bubble_id)) = claimed else {
         ctx.app
             .store
-            .add_issue(issue(ctx, IssueType::UserMissed, None))
+            .issues()
+            .add(issue(ctx, IssueType::UserMissed, None))
             .await?;
         return Err(BubbleError::CounsellorUnavailable);
     };
@@ -71,7 +72,8 @@ pub async fn find_counsellor(ctx: &Ctx) -> Outcome {
     let room = match ctx
         .app
         .store
-        .create_room(new, &members, Some(requested))
+        .rooms()
+        .create(new, &members, Some(requested))
         .await
     {
         Ok(room) => room,
@@ -124,7 +126,7 @@ pub async fn counsellor_online(ctx: &Ctx, p: Payload) -> Outcome {
         Some(signed_in) => (signed_in.account_id.clone(), signed_in.name.clone()),
         None if ctx.app.config.root_counsellors => {
             let (id, name) = legacy_counsellor(ctx, &p)?;
-            ctx.app.store.upsert_counsellor(&id, &name).await?;
+            ctx.app.store.counsellors().upsert(&id, &name).await?;
             (id, name)
         }
         None => return Err(BubbleError::Unauthorized),
@@ -134,7 +136,7 @@ pub async fn counsellor_online(ctx: &Ctx, p: Payload) -> Outcome {
         .counsellor_online(ctx.conn, &id, &name)
         .await?;
     if ctx.counsellor.is_some() {
-        let issues = ctx.app.store.open_issues(Some(&id)).await?;
+        let issues = ctx.app.store.issues().open(Some(&id)).await?;
         let listed: Vec<IssueView> = issues.iter().map(IssueView::from).collect();
         sio::emit(&*ctx.socket, "list_issues", &listed);
     }
@@ -178,7 +180,12 @@ pub async fn list_issues(ctx: &Ctx, p: Payload) -> Outcome {
             None => ctx.app.presence.counsellor_id(ctx.conn).await?,
         },
     };
-    let issues = ctx.app.store.open_issues(counsellor_id.as_deref()).await?;
+    let issues = ctx
+        .app
+        .store
+        .issues()
+        .open(counsellor_id.as_deref())
+        .await?;
     let listed: Vec<IssueView> = issues.iter().map(IssueView::from).collect();
     Ok(Some(Reply::new("list_issues", listed)))
 }
@@ -195,7 +202,8 @@ pub async fn resolve_issue(ctx: &Ctx, p: Payload) -> Outcome {
     let issue = ctx
         .app
         .store
-        .resolve_issue(id)
+        .issues()
+        .resolve(id)
         .await?
         .ok_or(BubbleError::IssueNotFound)?;
     Ok(Some(Reply::new("resolve_issue", IssueView::from(&issue))))

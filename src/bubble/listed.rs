@@ -4,7 +4,7 @@
 //! newest messages and the sockets in it. Each room's part of the answer is kept here and made
 //! again only when what it shows has changed: the room's row (whose `lastActive` moves with every
 //! message), or who is in the room. Its messages come from the store, which keeps them in memory
-//! (see [`Store::recent_messages`]). A poll then reads the rooms and the people in them, and
+//! (see [`Messages::recent`](crate::store::Messages::recent)). A poll then reads the rooms and the people in them, and
 //! sends the kept parts one after the other ([`Json::Array`]): its cost grows with what changed
 //! since the last poll, not with what is shown.
 use std::collections::{HashMap, HashSet};
@@ -76,7 +76,7 @@ impl ListedRooms {
             .map(|(room, _)| room)
             .collect();
         if !changed.is_empty() {
-            let recent = store.recent_messages(&changed).await?;
+            let recent = store.messages().recent(&changed).await?;
             let mut made: HashMap<&str, &Recent> = HashMap::with_capacity(changed.len());
             for (room, recent) in changed.iter().zip(&recent) {
                 made.insert(room.id.as_str(), recent);
@@ -93,7 +93,7 @@ impl ListedRooms {
         }
         let listed: HashSet<&str> = rooms.iter().map(|room| room.id.as_str()).collect();
         self.lock().retain(|id, _| listed.contains(id.as_str()));
-        store.keep_recent_of(|id| listed.contains(id));
+        store.messages().keep_recent_of(|id| listed.contains(id));
         Ok(Json::Array(parts.into_iter().flatten().collect()))
     }
 
@@ -165,13 +165,13 @@ mod tests {
     async fn say(store: &Store, room_id: &str, content: &str) {
         let new = NewMessage::by_author(room_id, content);
         let fanout = PushFanout::NOBODY_HERE;
-        store.add_message(new, &fanout).await.unwrap().unwrap();
+        store.messages().add(new, &fanout).await.unwrap().unwrap();
     }
 
     async fn rooms(store: &Store, ids: &[&str]) -> Vec<room::Model> {
         let mut rooms = Vec::new();
         for id in ids {
-            rooms.push(store.room(id).await.unwrap().unwrap());
+            rooms.push(store.rooms().get(id).await.unwrap().unwrap());
         }
         rooms
     }
@@ -195,11 +195,12 @@ mod tests {
     async fn expected(store: &Store, rooms: &[room::Model], sids: &[&[&str]]) -> Value {
         let mut shown = Vec::new();
         for (room, sids) in rooms.iter().zip(sids) {
-            let newest: Vec<Arc<message::Model>> = store.recent_messages(&[room]).await.unwrap()[0]
-                .messages
-                .iter()
-                .cloned()
-                .collect();
+            let newest: Vec<Arc<message::Model>> = store.messages().recent(&[room]).await.unwrap()
+                [0]
+            .messages
+            .iter()
+            .cloned()
+            .collect();
             let here = here(sids);
             shown.push(serde_json::to_value(RoomDetail::new(room, &newest, &here)).unwrap());
         }
@@ -211,9 +212,14 @@ mod tests {
         let (_dir, store) = temp_store().await;
         let mut named = NewRoom::by_author("Café 😀", 21);
         named.description = "naïve \"quoted\"".into();
-        let a = store.create_room(named, &["author"], None).await.unwrap();
+        let a = store
+            .rooms()
+            .create(named, &["author"], None)
+            .await
+            .unwrap();
         let b = store
-            .create_room(NewRoom::by_author("B", 21), &["author"], None)
+            .rooms()
+            .create(NewRoom::by_author("B", 21), &["author"], None)
             .await
             .unwrap();
         say(&store, &a.id, "hello 中文 🎉").await;
@@ -242,7 +248,8 @@ mod tests {
         let mut ids = Vec::new();
         for name in ["A", "B", "C"] {
             let room = store
-                .create_room(NewRoom::by_author(name, 21), &["author"], None)
+                .rooms()
+                .create(NewRoom::by_author(name, 21), &["author"], None)
                 .await
                 .unwrap();
             say(&store, &room.id, &format!("first in {name}")).await;

@@ -88,7 +88,7 @@ async fn target_person(
     if let Some(person) = presence.person_of(target).await? {
         return Ok(Some(person.to_string()));
     }
-    let member = ctx.app.store.is_member(room_id, target).await?;
+    let member = ctx.app.store.rooms().is_member(room_id, target).await?;
     Ok(member.then(|| target.to_owned()))
 }
 
@@ -120,7 +120,8 @@ async fn store(
     let added = ctx
         .app
         .store
-        .add_message(new, &fanout)
+        .messages()
+        .add(new, &fanout)
         .await?
         .ok_or(BubbleError::RoomIdNotFound)?;
     ctx.app.push.queued(added.pushes);

@@ -79,7 +79,7 @@ impl Protocol for Bubble {
         let (bubble_id, name): (BubbleId, Option<String>) = match self.ns {
             Ns::Root => match socket::query_param(query, "bubble").and_then(bubble_token) {
                 Some(token) => {
-                    let person = app.store.person_for_token(token).await?;
+                    let person = app.store.people().for_token(token).await?;
                     (person.bubble_id.into(), person.name)
                 }
                 None => (Uuid::new_v4().to_string().into(), None),
@@ -289,7 +289,8 @@ impl Ctx {
     pub async fn room(&self, room_id: &str) -> Result<room::Model, BubbleError> {
         self.app
             .store
-            .room(room_id)
+            .rooms()
+            .get(room_id)
             .await?
             .ok_or(BubbleError::RoomIdNotFound)
     }

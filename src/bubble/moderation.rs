@@ -14,7 +14,8 @@ pub async fn close_room(ctx: &Ctx, p: Payload) -> Outcome {
     let room = ctx
         .app
         .store
-        .close_room(&room_id)
+        .rooms()
+        .close(&room_id)
         .await?
         .ok_or(BubbleError::RoomIdNotFound)?;
     let here = ctx.app.presence.clear_room(&room.id).await?;
@@ -51,7 +52,8 @@ pub async fn set_room_type(ctx: &Ctx, p: Payload) -> Outcome {
     let room = ctx
         .app
         .store
-        .set_room_type(&room.id, room_type)
+        .rooms()
+        .set_type(&room.id, room_type)
         .await?
         .ok_or(BubbleError::RoomIdNotFound)?;
     let here = ctx.app.presence.snapshot(&room.id).await?;

@@ -13,7 +13,11 @@ pub async fn set_user_name(ctx: &Ctx, p: Payload) -> Outcome {
         BubbleError::NoName,
         BubbleError::InvalidNewName,
     )?;
-    ctx.app.store.set_name(&ctx.bubble_id, name).await?;
+    ctx.app
+        .store
+        .people()
+        .set_name(&ctx.bubble_id, name)
+        .await?;
     if let Ok(mut known) = ctx.name.lock() {
         *known = Some(name.to_owned());
     }
@@ -44,7 +48,8 @@ pub async fn register_push(ctx: &Ctx, p: Payload) -> Outcome {
     };
     ctx.app
         .store
-        .register_push_token(token, &ctx.bubble_id, platform)
+        .push()
+        .register_token(token, &ctx.bubble_id, platform)
         .await?;
     Ok(Some(Reply::new("register_push", json!({}))))
 }

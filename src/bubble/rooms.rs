@@ -68,7 +68,8 @@ pub async fn create_room(ctx: &Ctx, p: Payload) -> Outcome {
     let room = ctx
         .app
         .store
-        .create_room(new, &[&ctx.bubble_id], None)
+        .rooms()
+        .create(new, &[&ctx.bubble_id], None)
         .await?;
     let _ = ctx
         .app
@@ -90,7 +91,7 @@ pub async fn join_room(ctx: &Ctx, p: Payload) -> Outcome {
     }
     let (store, presence) = (&ctx.app.store, &ctx.app.presence);
     if !presence.contains(&room.id, ctx.conn).await? {
-        if room.room_type == PRIVATE && !store.is_member(&room.id, &ctx.bubble_id).await? {
+        if room.room_type == PRIVATE && !store.rooms().is_member(&room.id, &ctx.bubble_id).await? {
             return Err(BubbleError::RoomFull);
         }
         let limit = usize::try_from(room.user_limit).unwrap_or(0);
@@ -98,7 +99,7 @@ pub async fn join_room(ctx: &Ctx, p: Payload) -> Outcome {
             .join(&room.id, &room.name, ctx.conn, Some(limit))
             .await?
             .map_err(|_| BubbleError::RoomFull)?;
-        match store.add_member(&room.id, &ctx.bubble_id).await {
+        match store.rooms().add_member(&room.id, &ctx.bubble_id).await {
             Ok(true) => {}
             Ok(false) => {
                 presence.leave(&room.id, ctx.conn).await?;
@@ -113,7 +114,7 @@ pub async fn join_room(ctx: &Ctx, p: Payload) -> Outcome {
         ctx.to_others(&room.id, "join_room", &PersonEvent::of(ctx, &room.id))
             .await;
     }
-    let recent = store.recent_messages(&[&room]).await?;
+    let recent = store.messages().recent(&[&room]).await?;
     let messages = recent.first().map(|r| &r.messages[..]).unwrap_or_default();
     let here = presence.snapshot(&room.id).await?;
     let payload = RoomDetail::new(&room, messages, &here).with([
@@ -130,6 +131,7 @@ pub async fn exit_room(ctx: &Ctx, p: Payload) -> Outcome {
     }
     ctx.app
         .store
+        .rooms()
         .remove_member(&room.id, &ctx.bubble_id)
         .await?;
     let presence = &ctx.app.presence;
@@ -159,7 +161,8 @@ pub async fn list_rooms(ctx: &Ctx) -> Outcome {
     let (store, presence) = (&ctx.app.store, &ctx.app.presence);
     let mine = presence.rooms_of(ctx.conn).await?;
     let mut rooms = store
-        .listable_rooms(now_ms() - LIST_WINDOW_MS, &mine)
+        .rooms()
+        .listable(now_ms() - LIST_WINDOW_MS, &mine)
         .await?;
     rooms.sort_by_key(|r| (r.room_type != HOT, r.last_active));
     let ids = rooms.iter().map(|r| r.id.clone()).collect();
@@ -176,11 +179,11 @@ pub async fn view_room(ctx: &Ctx, p: Payload) -> Outcome {
     let (store, presence) = (&ctx.app.store, &ctx.app.presence);
     if room.room_type == PRIVATE
         && !presence.contains(&room.id, ctx.conn).await?
-        && !store.is_member(&room.id, &ctx.bubble_id).await?
+        && !store.rooms().is_member(&room.id, &ctx.bubble_id).await?
     {
         return Err(BubbleError::UserNotInRoom);
     }
-    let recent = store.recent_messages(&[&room]).await?;
+    let recent = store.messages().recent(&[&room]).await?;
     let messages = recent.first().map(|r| &r.messages[..]).unwrap_or_default();
     let here = presence.snapshot(&room.id).await?;
     Ok(Some(Reply::new(
@@ -211,7 +214,7 @@ pub async fn typing(ctx: &Ctx, p: Payload, event: &'static str) -> Outcome {
 /// there hear it as a join only where the person had no socket left: a second tab, or a
 /// reconnect before the old socket timed out, tells nobody.
 pub async fn rejoin(ctx: &Ctx) -> Result<(), BubbleError> {
-    for room in ctx.app.store.open_rooms_of(&ctx.bubble_id).await? {
+    for room in ctx.app.store.rooms().open_of(&ctx.bubble_id).await? {
         let joined = ctx.app.presence.join(&room.id, &room.name, ctx.conn, None);
         let Ok(joined) = joined.await? else { continue };
         ctx.socket.join_room(room.id.clone());

@@ -18,7 +18,7 @@ use tower_sessions::Session;
 
 use super::error::HttpError;
 use crate::AppState;
-use crate::auth::{self, password, username};
+use crate::auth;
 use crate::store::SESSION_ACCOUNT_KEY;
 
 pub fn routes(state: &Arc<AppState>) -> Router {
@@ -64,9 +64,9 @@ struct Me {
     counsellor: Counsellor,
 }
 
-/// Checks the password and signs the session in under a fresh id (so that an id planted before
-/// sign-in is worth nothing). An unknown or malformed username costs one lookup and one
-/// verification like a known one, and fails with the same answer.
+/// Checks the password (see [`crate::auth::sign_in`]) and signs the session in under a fresh id
+/// (so that an id planted before sign-in is worth nothing). An unknown or malformed username
+/// costs one lookup and one verification like a known one, and fails with the same answer.
 async fn sign_in(
     State(app): State<Arc<AppState>>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
@@ -82,19 +82,12 @@ async fn sign_in(
         HttpError::InvalidPayload(format!("Expected {{ username, password }}: {e}"))
     })?;
     let ip = peer.map(|Extension(ConnectInfo(addr))| addr.ip());
-    if !app.sign_in_limits.allow(ip, typed.trim()) {
-        return Err(HttpError::RateLimited);
-    }
-    let name = username::normalize(&typed).unwrap_or_default();
-    let account = app.store.account_by_username(&name).await?;
-    let stored = account.as_ref().map(|a| a.password_hash.clone());
-    let account = match (password::verify(given, stored).await?, account) {
-        (true, Some(account)) => account,
-        _ => return Err(HttpError::Unauthorized),
-    };
+    let account =
+        auth::sign_in::attempt(app.store.accounts(), &app.sign_in_limits, ip, &typed, given)
+            .await?;
     session.cycle_id().await?;
     session.insert(SESSION_ACCOUNT_KEY, &account.id).await?;
-    let token = app.store.create_token(&account.id).await?;
+    let token = app.store.accounts().create_token(&account.id).await?;
     tracing::info!(username = %account.username, "counsellor signed in");
     Ok(Json(SignedIn {
         counsellor: account.into(),
@@ -139,7 +132,7 @@ async fn logout(
         if let Some(account) = auth::counsellor_for_token(&app.store, token).await? {
             signed_out.push(account.id);
         }
-        app.store.revoke_token(token).await?;
+        app.store.accounts().revoke_token(token).await?;
     }
     if session.id().is_some() {
         if let Some(account) = auth::counsellor_for_session(&app.store, &session).await? {

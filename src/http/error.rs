@@ -12,6 +12,7 @@ use http::StatusCode;
 use serde_json::json;
 
 use crate::auth::password::PasswordError;
+use crate::auth::sign_in::SignInError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
@@ -93,6 +94,17 @@ impl From<sea_orm::DbErr> for HttpError {
 impl From<PasswordError> for HttpError {
     fn from(e: PasswordError) -> Self {
         Self::Internal(e.into())
+    }
+}
+
+impl From<SignInError> for HttpError {
+    fn from(e: SignInError) -> Self {
+        match e {
+            SignInError::RateLimited => Self::RateLimited,
+            SignInError::Unauthorized => Self::Unauthorized,
+            SignInError::Password(e) => e.into(),
+            SignInError::Db(e) => e.into(),
+        }
     }
 }
 

@@ -23,7 +23,7 @@ pub(super) fn sessions(config: &Config, store: &Store) -> SessionManagerLayer<Se
     if same_site == SameSite::None && !config.session_secure {
         tracing::warn!("SameSite=None without --session-secure: browsers will refuse the cookie");
     }
-    SessionManagerLayer::new(store.session_store())
+    SessionManagerLayer::new(store.sessions())
         .with_name(SESSION_COOKIE)
         .with_http_only(true)
         .with_path("/")

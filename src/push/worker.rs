@@ -107,7 +107,7 @@ impl Worker {
                 last_prune = Some(tokio::time::Instant::now());
                 self.prune().await;
             }
-            let wait = match self.store.next_push_due().await {
+            let wait = match self.store.push().next_due().await {
                 Ok(Some(due)) => {
                     let ms = u64::try_from(due - now_ms()).unwrap_or(0);
                     Duration::from_millis(ms).clamp(MIN_SLEEP, self.config.poll.max(MIN_SLEEP))
@@ -132,7 +132,8 @@ impl Worker {
         let lease_ms = i64::try_from(self.config.lease.as_millis()).unwrap_or(i64::MAX / 2);
         let rows = self
             .store
-            .claim_pushes(now_ms(), lease_ms, self.config.batch)
+            .push()
+            .claim(now_ms(), lease_ms, self.config.batch)
             .await?;
         let claimed = rows.len();
         // A send may take no longer than half the lease, so the row is settled before another
@@ -176,7 +177,7 @@ impl Worker {
         let m = self.metrics();
         match outcome {
             SendOutcome::Sent => {
-                self.store.push_sent(row, now).await?;
+                self.store.push().sent(row, now).await?;
                 PushMetrics::add(&m.sent, 1);
             }
             SendOutcome::Retry { after } => {
@@ -194,11 +195,12 @@ impl Worker {
                         room_id = %row.room_id,
                         "push failed: {reason}"
                     );
-                    self.store.push_failed(row, now, &reason).await?;
+                    self.store.push().failed(row, now, &reason).await?;
                     PushMetrics::add(&m.failed, 1);
                 } else {
                     self.store
-                        .push_retry_at(row, at, now, Some("transient failure"))
+                        .push()
+                        .retry_at(row, at, now, Some("transient failure"))
                         .await?;
                     PushMetrics::add(&m.retried, 1);
                 }
@@ -208,7 +210,7 @@ impl Worker {
                     token = %token_prefix(&row.token),
                     "push token reported invalid by its provider; removed"
                 );
-                if self.store.push_token_invalid(&row.token, now).await? {
+                if self.store.push().token_invalid(&row.token, now).await? {
                     PushMetrics::add(&m.pruned, 1);
                 }
                 PushMetrics::add(&m.failed, 1);
@@ -220,7 +222,7 @@ impl Worker {
                     room_id = %row.room_id,
                     "push failed: {reason}"
                 );
-                self.store.push_failed(row, now, &reason).await?;
+                self.store.push().failed(row, now, &reason).await?;
                 PushMetrics::add(&m.failed, 1);
             }
         }
@@ -229,11 +231,7 @@ impl Worker {
 
     async fn prune(&self) {
         let keep = i64::try_from(self.config.keep_done.as_millis()).unwrap_or(i64::MAX);
-        match self
-            .store
-            .prune_push_outbox(now_ms().saturating_sub(keep))
-            .await
-        {
+        match self.store.push().prune(now_ms().saturating_sub(keep)).await {
             Ok(n) if n > 0 => tracing::debug!(rows = n, "old push outbox rows deleted"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "deleting old push outbox rows failed"),

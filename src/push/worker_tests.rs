@@ -92,7 +92,8 @@ fn new_worker(
 async fn room() -> (TempDir, Store, String) {
     let (dir, store) = temp_store().await;
     let room = store
-        .create_room(
+        .rooms()
+        .create(
             NewRoom::by_author("Night owls", 10),
             &["author", "away", "here", "tokenless"],
             None,
@@ -100,15 +101,18 @@ async fn room() -> (TempDir, Store, String) {
         .await
         .unwrap();
     store
-        .register_push_token("tok-away", "away", "fcm")
+        .push()
+        .register_token("tok-away", "away", "fcm")
         .await
         .unwrap();
     store
-        .register_push_token("tok-here", "here", "apns")
+        .push()
+        .register_token("tok-here", "here", "apns")
         .await
         .unwrap();
     store
-        .register_push_token("tok-author", "author", "fcm")
+        .push()
+        .register_token("tok-author", "author", "fcm")
         .await
         .unwrap();
     (dir, store, room.id)
@@ -117,7 +121,8 @@ async fn room() -> (TempDir, Store, String) {
 async fn say(store: &Store, room_id: &str, text: &str, collapse_ms: i64) -> (i64, u64) {
     let present: Vec<Arc<str>> = vec!["author".into(), "here".into()];
     let added = store
-        .add_message(
+        .messages()
+        .add(
             NewMessage {
                 room_id: room_id.to_owned(),
                 user_id: "sid-author".into(),
@@ -144,7 +149,7 @@ async fn a_message_queues_one_push_per_absent_member_with_a_token() {
     let (_dir, store, room_id) = room().await;
     let (id, pushes) = say(&store, &room_id, "anyone up?", 0).await;
     assert_eq!(pushes, 1);
-    let rows = store.push_outbox_rows().await.unwrap();
+    let rows = store.push().outbox_rows().await.unwrap();
     assert_eq!(rows.len(), 1);
     let row = &rows[0];
     assert_eq!(row.token, "tok-away");
@@ -168,12 +173,12 @@ async fn messages_collapse_into_the_pending_push_and_exits_stop_pushes() {
     say(&store, &room_id, "one", 60_000).await;
     let (last, pushes) = say(&store, &room_id, "two", 60_000).await;
     assert_eq!(pushes, 1, "the pending row is updated");
-    let rows = store.push_outbox_rows().await.unwrap();
+    let rows = store.push().outbox_rows().await.unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].message_id, last);
     assert_eq!(rows[0].body, "two");
 
-    store.remove_member(&room_id, "away").await.unwrap();
+    store.rooms().remove_member(&room_id, "away").await.unwrap();
     let (_, pushes) = say(&store, &room_id, "three", 0).await;
     assert_eq!(pushes, 0, "a member who exited gets nothing");
 }
@@ -186,7 +191,7 @@ async fn retries_then_delivers_once() {
     let (worker, queue) = new_worker(&store, sender.clone(), fast());
 
     assert_eq!(worker.run_once().await.unwrap(), 1);
-    let row = &store.push_outbox_rows().await.unwrap()[0];
+    let row = &store.push().outbox_rows().await.unwrap()[0];
     assert_eq!((row.status.as_str(), row.attempts), ("pending", 1));
     assert!(row.claimed_until.is_none());
     assert!(
@@ -197,7 +202,7 @@ async fn retries_then_delivers_once() {
 
     tokio::time::sleep(Duration::from_millis(60)).await;
     assert_eq!(worker.run_once().await.unwrap(), 1);
-    let row = &store.push_outbox_rows().await.unwrap()[0];
+    let row = &store.push().outbox_rows().await.unwrap()[0];
     assert_eq!((row.status.as_str(), row.attempts), ("sent", 2));
     assert_eq!(sender.seen().len(), 2);
     assert_eq!(sender.seen()[1].body, "hello");
@@ -217,7 +222,7 @@ async fn retry_after_is_honoured() {
     );
     let before = now_ms();
     worker.run_once().await.unwrap();
-    let row = &store.push_outbox_rows().await.unwrap()[0];
+    let row = &store.push().outbox_rows().await.unwrap()[0];
     assert!(row.next_attempt_at >= before + 500, "{row:?}");
 }
 
@@ -227,7 +232,7 @@ async fn an_invalid_token_is_removed() {
     say(&store, &room_id, "hello", 0).await;
     let (worker, queue) = new_worker(&store, Scripted::new([SendOutcome::InvalidToken]), fast());
     worker.run_once().await.unwrap();
-    let row = &store.push_outbox_rows().await.unwrap()[0];
+    let row = &store.push().outbox_rows().await.unwrap()[0];
     assert_eq!(row.status, "failed");
     let [_, sent, _, failed, pruned] = queue.metrics.snapshot();
     assert_eq!((sent, failed, pruned), (0, 1, 1));
@@ -251,7 +256,7 @@ async fn gives_up_after_the_deadline() {
     let end = tokio::time::Instant::now() + Duration::from_secs(5);
     loop {
         worker.run_once().await.unwrap();
-        let row = store.push_outbox_rows().await.unwrap().remove(0);
+        let row = store.push().outbox_rows().await.unwrap().remove(0);
         if row.status != "pending" {
             assert_eq!(row.status, "failed");
             assert!(row.last_error.unwrap().starts_with("gave up after"));
@@ -272,7 +277,7 @@ async fn gives_up_after_the_deadline() {
         fast(),
     );
     worker.run_once().await.unwrap();
-    let row = store.push_outbox_rows().await.unwrap().pop().unwrap();
+    let row = store.push().outbox_rows().await.unwrap().pop().unwrap();
     assert_eq!(
         (row.status.as_str(), row.last_error.as_deref()),
         ("failed", Some("nope"))
@@ -284,9 +289,10 @@ async fn two_workers_never_send_one_row_twice() {
     let (_dir, store, room_id) = room().await;
     let members: Vec<String> = (0..40).map(|i| format!("m{i}")).collect();
     for m in &members {
-        store.add_member(&room_id, m).await.unwrap();
+        store.rooms().add_member(&room_id, m).await.unwrap();
         store
-            .register_push_token(&format!("tok-{m}"), m, "fcm")
+            .push()
+            .register_token(&format!("tok-{m}"), m, "fcm")
             .await
             .unwrap();
     }
@@ -305,7 +311,7 @@ async fn two_workers_never_send_one_row_twice() {
     expected.push("tok-away".into());
     expected.sort();
     assert_eq!(tokens, expected, "each device exactly once");
-    let rows = store.push_outbox_rows().await.unwrap();
+    let rows = store.push().outbox_rows().await.unwrap();
     assert!(rows.iter().all(|r| r.status == "sent"));
 }
 
@@ -314,7 +320,7 @@ async fn a_claim_whose_worker_died_is_sent_after_its_lease() {
     let (_dir, store, room_id) = room().await;
     say(&store, &room_id, "hello", 0).await;
     // A worker claims the row and dies before settling it.
-    let claimed = store.claim_pushes(now_ms(), 100, 10).await.unwrap();
+    let claimed = store.push().claim(now_ms(), 100, 10).await.unwrap();
     assert_eq!(claimed.len(), 1);
     let sender = Scripted::new([]);
     let (worker, _) = new_worker(&store, sender.clone(), fast());
@@ -322,23 +328,23 @@ async fn a_claim_whose_worker_died_is_sent_after_its_lease() {
     tokio::time::sleep(Duration::from_millis(120)).await;
     assert_eq!(worker.run_once().await.unwrap(), 1);
     assert_eq!(sender.seen().len(), 1);
-    assert_eq!(store.push_outbox_rows().await.unwrap()[0].status, "sent");
+    assert_eq!(store.push().outbox_rows().await.unwrap()[0].status, "sent");
 }
 
 #[tokio::test]
 async fn a_message_collapsing_into_a_push_in_flight_is_sent_too() {
     let (_dir, store, room_id) = room().await;
     say(&store, &room_id, "first", 0).await;
-    let claimed = store.claim_pushes(now_ms(), 10_000, 10).await.unwrap();
+    let claimed = store.push().claim(now_ms(), 10_000, 10).await.unwrap();
     let (second, pushes) = say(&store, &room_id, "second", 0).await;
     assert_eq!(pushes, 1, "collapses into the row in flight");
     // The first text was delivered; the row goes back for the second.
-    assert!(!store.push_sent(&claimed[0], now_ms()).await.unwrap());
+    assert!(!store.push().sent(&claimed[0], now_ms()).await.unwrap());
     let sender = Scripted::new([]);
     let (worker, _) = new_worker(&store, sender.clone(), fast());
     assert_eq!(worker.run_once().await.unwrap(), 1);
     assert_eq!(sender.seen()[0].body, "second");
-    let row = &store.push_outbox_rows().await.unwrap()[0];
+    let row = &store.push().outbox_rows().await.unwrap()[0];
     assert_eq!((row.status.as_str(), row.message_id), ("sent", second));
 }
 
@@ -353,14 +359,14 @@ async fn a_send_that_panics_is_tried_again_and_the_worker_goes_on() {
     let (worker, queue) = new_worker(&store, sender.clone(), fast());
 
     assert_eq!(worker.run_once().await.unwrap(), 1);
-    let row = &store.push_outbox_rows().await.unwrap()[0];
+    let row = &store.push().outbox_rows().await.unwrap()[0];
     assert_eq!((row.status.as_str(), row.attempts), ("pending", 1));
     assert!(row.claimed_until.is_none(), "put back, not left claimed");
 
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(worker.run(stopped));
     let end = tokio::time::Instant::now() + Duration::from_secs(10);
-    while store.push_outbox_rows().await.unwrap()[0].status != "sent" {
+    while store.push().outbox_rows().await.unwrap()[0].status != "sent" {
         assert!(tokio::time::Instant::now() < end, "the push was never sent");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -415,14 +421,16 @@ async fn two_workers_on_postgres_never_send_one_row_twice() {
     };
 
     let room = store
-        .create_room(NewRoom::by_author("Night owls", 100), &["author"], None)
+        .rooms()
+        .create(NewRoom::by_author("Night owls", 100), &["author"], None)
         .await
         .unwrap();
     let members: Vec<String> = (0..40).map(|i| format!("m{i}")).collect();
     for m in &members {
-        store.add_member(&room.id, m).await.unwrap();
+        store.rooms().add_member(&room.id, m).await.unwrap();
         store
-            .register_push_token(&format!("tok-{m}"), m, "fcm")
+            .push()
+            .register_token(&format!("tok-{m}"), m, "fcm")
             .await
             .unwrap();
     }
@@ -430,7 +438,7 @@ async fn two_workers_on_postgres_never_send_one_row_twice() {
     assert_eq!(pushes, 40);
     let (_, pushes) = say(&store, &room.id, "again", 0).await;
     assert_eq!(pushes, 40, "collapsed into the pending rows");
-    assert_eq!(store.push_outbox_rows().await.unwrap().len(), 40);
+    assert_eq!(store.push().outbox_rows().await.unwrap().len(), 40);
 
     let sender = Arc::new(Scripted {
         delay: Duration::from_millis(5),
@@ -447,6 +455,6 @@ async fn two_workers_on_postgres_never_send_one_row_twice() {
     expected.sort();
     assert_eq!(tokens, expected, "each device exactly once");
     assert!(sender.seen().iter().all(|p| p.body == "again"));
-    let rows = store.push_outbox_rows().await.unwrap();
+    let rows = store.push().outbox_rows().await.unwrap();
     assert!(rows.iter().all(|r| r.status == "sent"));
 }

@@ -1,18 +1,16 @@
 //! Counsellor accounts and their API tokens.
 //!
 //! Usernames arrive here already normalised (lowercase) and passwords already hashed: this module
-//! stores, it does not judge. An API token is 256 random bits shown once; only its SHA-256 is
-//! kept, so a copy of the database signs nobody in.
+//! stores, it does not judge. API tokens are issued, looked up and revoked by [`super::tokens`],
+//! as TinCan's are.
 use entity::{counsellor_account, counsellor_token, session};
-use rand::RngCore;
 use sea_orm::{
     ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
     TryInsertResult,
 };
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::Store;
+use super::{Store, tokens};
 use crate::clock::now_ms;
 
 /// How long an API token stays valid.
@@ -22,22 +20,15 @@ pub const TOKEN_LIFETIME_MS: i64 = 30 * 24 * 60 * 60 * 1000;
 /// password change and removal looks for it in the stored JSON.
 pub const SESSION_ACCOUNT_KEY: &str = "counsellor_account_id";
 
-/// How a token is stored: lowercase hex SHA-256. Tokens carry 256 random bits, so a fast hash
-/// is enough; nothing can be guessed from it.
-pub(super) fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
+/// Counsellor accounts and their API tokens; see [`Store::accounts`].
+#[derive(Clone, Copy, Debug)]
+pub struct Accounts<'a> {
+    pub(super) store: &'a Store,
 }
 
-/// A fresh token: 256 random bits as 64 hex digits.
-pub(super) fn new_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    hex::encode(bytes)
-}
-
-impl Store {
+impl Accounts<'_> {
     /// Creates an account; `None` if the username is taken.
-    pub async fn create_account(
+    pub async fn create(
         &self,
         username: &str,
         name: &str,
@@ -62,7 +53,7 @@ impl Store {
         };
         let inserted = counsellor_account::Entity::insert(row)
             .on_conflict_do_nothing_on([counsellor_account::Column::Username])
-            .exec(&self.db)
+            .exec(&self.store.db)
             .await?;
         Ok(match inserted {
             TryInsertResult::Inserted(_) => Some(model),
@@ -70,33 +61,30 @@ impl Store {
         })
     }
 
-    pub async fn account(&self, id: &str) -> Result<Option<counsellor_account::Model>, DbErr> {
+    pub async fn get(&self, id: &str) -> Result<Option<counsellor_account::Model>, DbErr> {
         counsellor_account::Entity::find_by_id(id.to_owned())
-            .one(&self.db)
+            .one(&self.store.db)
             .await
     }
 
-    pub async fn account_by_username(
+    pub async fn by_username(
         &self,
         username: &str,
     ) -> Result<Option<counsellor_account::Model>, DbErr> {
-        find_by_username(&self.db, username).await
+        find_by_username(&self.store.db, username).await
     }
 
     /// Every account, by username.
-    pub async fn list_accounts(&self) -> Result<Vec<counsellor_account::Model>, DbErr> {
+    pub async fn list(&self) -> Result<Vec<counsellor_account::Model>, DbErr> {
         counsellor_account::Entity::find()
             .order_by_asc(counsellor_account::Column::Username)
-            .all(&self.db)
+            .all(&self.store.db)
             .await
     }
 
     /// Removes an account with its tokens and sessions; `None` if there is no such username.
-    pub async fn remove_account(
-        &self,
-        username: &str,
-    ) -> Result<Option<counsellor_account::Model>, DbErr> {
-        let txn = self.db.begin().await?;
+    pub async fn remove(&self, username: &str) -> Result<Option<counsellor_account::Model>, DbErr> {
+        let txn = self.store.db.begin().await?;
         let Some(account) = find_by_username(&txn, username).await? else {
             return Ok(None);
         };
@@ -116,7 +104,7 @@ impl Store {
         username: &str,
         password_hash: &str,
     ) -> Result<Option<counsellor_account::Model>, DbErr> {
-        let txn = self.db.begin().await?;
+        let txn = self.store.db.begin().await?;
         let Some(account) = find_by_username(&txn, username).await? else {
             return Ok(None);
         };
@@ -137,57 +125,37 @@ impl Store {
     /// Issues a new API token for an account, valid for [`TOKEN_LIFETIME_MS`]. The token is
     /// returned once and never stored.
     pub async fn create_token(&self, account_id: &str) -> Result<String, DbErr> {
-        let token = new_token();
-        let now = now_ms();
-        let row = counsellor_token::ActiveModel {
-            token_hash: Set(token_hash(&token)),
-            account_id: Set(account_id.to_owned()),
-            created_at: Set(now),
-            expires_at: Set(now + TOKEN_LIFETIME_MS),
-        };
-        counsellor_token::Entity::insert(row).exec(&self.db).await?;
-        Ok(token)
+        let issued = tokens::issue::<counsellor_token::Entity>(
+            &self.store.db,
+            account_id,
+            TOKEN_LIFETIME_MS,
+        )
+        .await?;
+        Ok(issued.token)
     }
 
     /// The account an unexpired API token belongs to.
-    pub async fn account_for_token(
-        &self,
-        token: &str,
-    ) -> Result<Option<counsellor_account::Model>, DbErr> {
-        let found = counsellor_token::Entity::find_by_id(token_hash(token))
-            .filter(counsellor_token::Column::ExpiresAt.gt(now_ms()))
-            .one(&self.db)
-            .await?;
-        match found {
-            Some(row) => self.account(&row.account_id).await,
+    pub async fn for_token(&self, token: &str) -> Result<Option<counsellor_account::Model>, DbErr> {
+        let hash = tokens::hash(token);
+        match tokens::owner::<counsellor_token::Entity>(&self.store.db, &hash).await? {
+            Some(account_id) => self.get(&account_id).await,
             None => Ok(None),
         }
     }
 
     /// Revokes one API token; unknown tokens are ignored.
     pub async fn revoke_token(&self, token: &str) -> Result<(), DbErr> {
-        counsellor_token::Entity::delete_by_id(token_hash(token))
-            .exec(&self.db)
-            .await?;
-        Ok(())
+        tokens::revoke::<counsellor_token::Entity>(&self.store.db, &tokens::hash(token)).await
     }
 
     /// Revokes every API token of an account; returns how many there were.
     pub async fn revoke_tokens(&self, account_id: &str) -> Result<u64, DbErr> {
-        let done = counsellor_token::Entity::delete_many()
-            .filter(counsellor_token::Column::AccountId.eq(account_id))
-            .exec(&self.db)
-            .await?;
-        Ok(done.rows_affected)
+        tokens::revoke_all::<counsellor_token::Entity>(&self.store.db, account_id).await
     }
 
     /// Forgets expired API tokens; returns how many.
     pub async fn delete_expired_tokens(&self) -> Result<u64, DbErr> {
-        let done = counsellor_token::Entity::delete_many()
-            .filter(counsellor_token::Column::ExpiresAt.lte(now_ms()))
-            .exec(&self.db)
-            .await?;
-        Ok(done.rows_affected)
+        tokens::delete_expired::<counsellor_token::Entity>(&self.store.db).await
     }
 }
 
@@ -206,10 +174,7 @@ async fn sign_out_everywhere(
     db: &impl sea_orm::ConnectionTrait,
     account_id: &str,
 ) -> Result<(), DbErr> {
-    counsellor_token::Entity::delete_many()
-        .filter(counsellor_token::Column::AccountId.eq(account_id))
-        .exec(db)
-        .await?;
+    tokens::revoke_all::<counsellor_token::Entity>(db, account_id).await?;
     delete_sessions_of(db, account_id).await
 }
 
@@ -246,23 +211,33 @@ mod tests {
             data: [(SESSION_ACCOUNT_KEY.to_owned(), account_id.into())].into(),
             expiry_date: OffsetDateTime::now_utc() + Duration::days(1),
         };
-        store.session_store().create(&mut record).await.unwrap();
+        store.sessions().create(&mut record).await.unwrap();
         record.id
     }
 
     #[tokio::test]
     async fn usernames_are_unique() {
         let (_dir, store) = store().await;
-        let a = store.create_account("alice", "Alice", "h").await.unwrap();
+        let a = store
+            .accounts()
+            .create("alice", "Alice", "h")
+            .await
+            .unwrap();
         assert_eq!(a.as_ref().map(|a| a.username.as_str()), Some("alice"));
         assert!(
             store
-                .create_account("alice", "Other", "h")
+                .accounts()
+                .create("alice", "Other", "h")
                 .await
                 .unwrap()
                 .is_none()
         );
-        let found = store.account_by_username("alice").await.unwrap().unwrap();
+        let found = store
+            .accounts()
+            .by_username("alice")
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(Some(found), a);
     }
 
@@ -270,76 +245,93 @@ mod tests {
     async fn tokens_resolve_until_revoked() {
         let (_dir, store) = store().await;
         let a = store
-            .create_account("alice", "Alice", "h")
+            .accounts()
+            .create("alice", "Alice", "h")
             .await
             .unwrap()
             .unwrap();
-        let t1 = store.create_token(&a.id).await.unwrap();
-        let t2 = store.create_token(&a.id).await.unwrap();
+        let t1 = store.accounts().create_token(&a.id).await.unwrap();
+        let t2 = store.accounts().create_token(&a.id).await.unwrap();
         assert_eq!(t1.len(), 64);
         assert_ne!(t1, t2);
-        assert_eq!(store.account_for_token(&t1).await.unwrap(), Some(a.clone()));
-        assert_eq!(store.account_for_token("nope").await.unwrap(), None);
-        store.revoke_token(&t1).await.unwrap();
-        assert_eq!(store.account_for_token(&t1).await.unwrap(), None);
-        assert_eq!(store.account_for_token(&t2).await.unwrap(), Some(a.clone()));
-        assert_eq!(store.revoke_tokens(&a.id).await.unwrap(), 1);
-        assert_eq!(store.account_for_token(&t2).await.unwrap(), None);
+        assert_eq!(
+            store.accounts().for_token(&t1).await.unwrap(),
+            Some(a.clone())
+        );
+        assert_eq!(store.accounts().for_token("nope").await.unwrap(), None);
+        store.accounts().revoke_token(&t1).await.unwrap();
+        assert_eq!(store.accounts().for_token(&t1).await.unwrap(), None);
+        assert_eq!(
+            store.accounts().for_token(&t2).await.unwrap(),
+            Some(a.clone())
+        );
+        assert_eq!(store.accounts().revoke_tokens(&a.id).await.unwrap(), 1);
+        assert_eq!(store.accounts().for_token(&t2).await.unwrap(), None);
     }
 
     #[tokio::test]
     async fn expired_tokens_do_not_resolve() {
         let (_dir, store) = store().await;
         let a = store
-            .create_account("alice", "Alice", "h")
+            .accounts()
+            .create("alice", "Alice", "h")
             .await
             .unwrap()
             .unwrap();
-        let token = store.create_token(&a.id).await.unwrap();
+        let token = store.accounts().create_token(&a.id).await.unwrap();
         counsellor_token::Entity::update_many()
             .col_expr(counsellor_token::Column::ExpiresAt, (now_ms() - 1).into())
             .exec(&store.db)
             .await
             .unwrap();
-        assert_eq!(store.account_for_token(&token).await.unwrap(), None);
-        assert_eq!(store.delete_expired_tokens().await.unwrap(), 1);
+        assert_eq!(store.accounts().for_token(&token).await.unwrap(), None);
+        assert_eq!(store.accounts().delete_expired_tokens().await.unwrap(), 1);
     }
 
     #[tokio::test]
     async fn password_change_signs_out_everywhere() {
         let (_dir, store) = store().await;
         let a = store
-            .create_account("alice", "Alice", "old")
+            .accounts()
+            .create("alice", "Alice", "old")
             .await
             .unwrap()
             .unwrap();
         let b = store
-            .create_account("bob", "Bob", "old")
+            .accounts()
+            .create("bob", "Bob", "old")
             .await
             .unwrap()
             .unwrap();
-        let token = store.create_token(&a.id).await.unwrap();
-        let other = store.create_token(&b.id).await.unwrap();
+        let token = store.accounts().create_token(&a.id).await.unwrap();
+        let other = store.accounts().create_token(&b.id).await.unwrap();
         let session = signed_in_session(&store, &a.id).await;
         let other_session = signed_in_session(&store, &b.id).await;
 
-        assert!(store.set_password("alice", "new").await.unwrap().is_some());
-        assert!(store.set_password("carol", "new").await.unwrap().is_none());
-        let a = store.account(&a.id).await.unwrap().unwrap();
-        assert_eq!(a.password_hash, "new");
-        assert_eq!(store.account_for_token(&token).await.unwrap(), None);
         assert!(
             store
-                .session_store()
-                .load(&session)
+                .accounts()
+                .set_password("alice", "new")
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            store
+                .accounts()
+                .set_password("carol", "new")
                 .await
                 .unwrap()
                 .is_none()
         );
-        assert!(store.account_for_token(&other).await.unwrap().is_some());
+        let a = store.accounts().get(&a.id).await.unwrap().unwrap();
+        assert_eq!(a.password_hash, "new");
+        assert_eq!(store.accounts().for_token(&token).await.unwrap(), None);
+        assert!(store.sessions().load(&session).await.unwrap().is_none());
+        assert!(store.accounts().for_token(&other).await.unwrap().is_some());
         assert!(
             store
-                .session_store()
+                .sessions()
                 .load(&other_session)
                 .await
                 .unwrap()
@@ -351,35 +343,31 @@ mod tests {
     async fn removal_takes_tokens_and_sessions() {
         let (_dir, store) = store().await;
         let a = store
-            .create_account("alice", "Alice", "h")
+            .accounts()
+            .create("alice", "Alice", "h")
             .await
             .unwrap()
             .unwrap();
         store
-            .create_account("bob", "Bob", "h")
+            .accounts()
+            .create("bob", "Bob", "h")
             .await
             .unwrap()
             .unwrap();
-        let token = store.create_token(&a.id).await.unwrap();
+        let token = store.accounts().create_token(&a.id).await.unwrap();
         let session = signed_in_session(&store, &a.id).await;
 
         assert_eq!(
-            store.remove_account("alice").await.unwrap(),
+            store.accounts().remove("alice").await.unwrap(),
             Some(a.clone())
         );
-        assert_eq!(store.remove_account("alice").await.unwrap(), None);
-        assert_eq!(store.account(&a.id).await.unwrap(), None);
-        assert_eq!(store.account_for_token(&token).await.unwrap(), None);
-        assert!(
-            store
-                .session_store()
-                .load(&session)
-                .await
-                .unwrap()
-                .is_none()
-        );
+        assert_eq!(store.accounts().remove("alice").await.unwrap(), None);
+        assert_eq!(store.accounts().get(&a.id).await.unwrap(), None);
+        assert_eq!(store.accounts().for_token(&token).await.unwrap(), None);
+        assert!(store.sessions().load(&session).await.unwrap().is_none());
         let names: Vec<_> = store
-            .list_accounts()
+            .accounts()
+            .list()
             .await
             .unwrap()
             .into_iter()

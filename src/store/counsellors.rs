@@ -6,9 +6,15 @@ use sea_orm::{DbErr, EntityTrait, Set};
 use super::Store;
 use crate::clock::now_ms;
 
-impl Store {
+/// Counsellors as the protocol knows them; see [`Store::counsellors`].
+#[derive(Clone, Copy, Debug)]
+pub struct Counsellors<'a> {
+    pub(super) store: &'a Store,
+}
+
+impl Counsellors<'_> {
     /// Records a counsellor (the old apps' `counsellor_online`), renaming a known one.
-    pub async fn upsert_counsellor(&self, id: &str, name: &str) -> Result<(), DbErr> {
+    pub async fn upsert(&self, id: &str, name: &str) -> Result<(), DbErr> {
         let now = now_ms();
         let row = counsellor::ActiveModel {
             id: Set(id.to_owned()),
@@ -22,7 +28,7 @@ impl Store {
                     .update_columns([counsellor::Column::Name, counsellor::Column::UpdatedAt])
                     .to_owned(),
             )
-            .exec(&self.db)
+            .exec(&self.store.db)
             .await?;
         Ok(())
     }

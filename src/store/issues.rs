@@ -49,34 +49,41 @@ pub struct NewReport {
     pub reason: String,
 }
 
-impl Store {
-    pub async fn add_issue(&self, new: NewIssue) -> Result<issue::Model, DbErr> {
-        Self::insert_issue(&self.db, new).await
-    }
+/// Issues and reports; see [`Store::issues`].
+#[derive(Clone, Copy, Debug)]
+pub struct Issues<'a> {
+    pub(super) store: &'a Store,
+}
 
-    pub(super) async fn insert_issue<C: ConnectionTrait>(
-        db: &C,
-        new: NewIssue,
-    ) -> Result<issue::Model, DbErr> {
-        let now = now_ms();
-        let row = issue::ActiveModel {
-            issue_type: Set(new.issue_type.as_str().to_owned()),
-            user_id: Set(new.user_id),
-            bubble_id: Set(new.bubble_id),
-            counsellor_id: Set(new.counsellor_id),
-            room_id: Set(new.room_id),
-            reason: Set(new.reason),
-            resolved_at: Set(None),
-            created_at: Set(now),
-            updated_at: Set(now),
-            ..Default::default()
-        };
-        issue::Entity::insert(row).exec_with_returning(db).await
+/// Stores an issue on `db`, which may be a transaction that writes more.
+pub(super) async fn insert<C: ConnectionTrait>(
+    db: &C,
+    new: NewIssue,
+) -> Result<issue::Model, DbErr> {
+    let now = now_ms();
+    let row = issue::ActiveModel {
+        issue_type: Set(new.issue_type.as_str().to_owned()),
+        user_id: Set(new.user_id),
+        bubble_id: Set(new.bubble_id),
+        counsellor_id: Set(new.counsellor_id),
+        room_id: Set(new.room_id),
+        reason: Set(new.reason),
+        resolved_at: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    };
+    issue::Entity::insert(row).exec_with_returning(db).await
+}
+
+impl Issues<'_> {
+    pub async fn add(&self, new: NewIssue) -> Result<issue::Model, DbErr> {
+        insert(&self.store.db, new).await
     }
 
     /// Stores a report and the `USER_FLAGGED` issue it raises, together.
     pub async fn add_report(&self, new: NewReport) -> Result<(), DbErr> {
-        let txn = self.db.begin().await?;
+        let txn = self.store.db.begin().await?;
         let row = report::ActiveModel {
             room_id: Set(new.room_id.clone()),
             reporter_user_id: Set(new.reporter_user_id.clone()),
@@ -98,28 +105,25 @@ impl Store {
             room_id: Some(new.room_id),
             reason: Some(new.reason),
         };
-        Self::insert_issue(&txn, issue).await?;
+        insert(&txn, issue).await?;
         txn.commit().await
     }
 
     /// Marks an issue handled. Returns it, `None` if there is no such issue.
-    pub async fn resolve_issue(&self, id: i64) -> Result<Option<issue::Model>, DbErr> {
+    pub async fn resolve(&self, id: i64) -> Result<Option<issue::Model>, DbErr> {
         let now = now_ms();
         let updated = issue::Entity::update_many()
             .col_expr(issue::Column::ResolvedAt, now.into())
             .col_expr(issue::Column::UpdatedAt, now.into())
             .filter(issue::Column::Id.eq(id))
-            .exec_with_returning(&self.db)
+            .exec_with_returning(&self.store.db)
             .await?;
         Ok(updated.into_iter().next())
     }
 
     /// Open issues a counsellor sees: every missed request and flagged user, and the requests
     /// matched to that counsellor. Oldest first.
-    pub async fn open_issues(
-        &self,
-        counsellor_id: Option<&str>,
-    ) -> Result<Vec<issue::Model>, DbErr> {
+    pub async fn open(&self, counsellor_id: Option<&str>) -> Result<Vec<issue::Model>, DbErr> {
         let mut visible = Condition::any().add(issue::Column::IssueType.is_in([
             IssueType::UserMissed.as_str(),
             IssueType::UserFlagged.as_str(),
@@ -135,7 +139,7 @@ impl Store {
             .filter(issue::Column::ResolvedAt.is_null())
             .filter(visible)
             .order_by_asc(issue::Column::Id)
-            .all(&self.db)
+            .all(&self.store.db)
             .await
     }
 }

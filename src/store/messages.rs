@@ -47,7 +47,13 @@ pub struct Added {
     pub pushes: u64,
 }
 
-impl Store {
+/// Messages and rooms' newest messages; see [`Store::messages`].
+#[derive(Clone, Copy, Debug)]
+pub struct Messages<'a> {
+    pub(super) store: &'a Store,
+}
+
+impl Messages<'_> {
     /// Stores a message, moves the room's `lastActive` to its `createdAt`, and queues pushes for
     /// the members who are away (see [`PushFanout`]), all in one transaction: a push is never
     /// queued for a message that was not stored, nor lost for one that was. Returns once that
@@ -57,12 +63,12 @@ impl Store {
     /// before even within one millisecond. On SQLite the message goes through the writer, which
     /// commits the messages waiting together in one transaction (see `store::writer`); on
     /// PostgreSQL (and a SQLite database in memory) it is stored here.
-    pub async fn add_message(
+    pub async fn add(
         &self,
         new: NewMessage,
         fanout: &PushFanout<'_>,
     ) -> Result<Option<Added>, DbErr> {
-        let new = match &self.writer {
+        let new = match &self.store.writer {
             Some(writer) => match writer.add(new, fanout).await {
                 Ok(answer) => return answer,
                 // The writer has stopped: store the message here.
@@ -71,10 +77,10 @@ impl Store {
             None => new,
         };
         let room_id = new.room_id.clone();
-        let added = add_one(&self.db, new, fanout).await;
-        if self.writer.is_some() {
+        let added = add_one(&self.store.db, new, fanout).await;
+        if self.store.writer.is_some() {
             // Stored behind the writer's back (it has stopped): its cache entry is stale.
-            self.recent.forget(&room_id);
+            self.store.recent.forget(&room_id);
         }
         added
     }
@@ -83,10 +89,10 @@ impl Store {
     /// `lastActive` it was read at or later, in the order given. They come from memory (see
     /// `store::recent`); rooms not there are read, at most that many rows each, never the
     /// history. A room that is gone has none.
-    pub async fn recent_messages(&self, rooms: &[&room::Model]) -> Result<Vec<Recent>, DbErr> {
+    pub async fn recent(&self, rooms: &[&room::Model]) -> Result<Vec<Recent>, DbErr> {
         let mut found: Vec<Option<Recent>> = rooms
             .iter()
-            .map(|room| self.recent.get(&room.id, room.last_active))
+            .map(|room| self.store.recent.get(&room.id, room.last_active))
             .collect();
         let missing: Vec<String> = rooms
             .iter()
@@ -117,7 +123,7 @@ impl Store {
     /// Reads rooms into the cache: through the writer on SQLite, so that no message is stored
     /// between the read and the cache's copy of it; directly otherwise.
     async fn read_recent(&self, room_ids: Vec<String>) -> Result<HashMap<String, Recent>, DbErr> {
-        let room_ids = match &self.writer {
+        let room_ids = match &self.store.writer {
             Some(writer) => match writer.read(room_ids).await {
                 Ok(read) => return read,
                 // The writer has stopped: read here.
@@ -126,9 +132,9 @@ impl Store {
             None => room_ids,
         };
         let ids: Vec<&str> = room_ids.iter().map(String::as_str).collect();
-        let read = recent::read(&self.db, &ids).await?;
+        let read = recent::read(&self.store.db, &ids).await?;
         for (room_id, recent) in &read {
-            self.recent.put(room_id, recent.clone());
+            self.store.recent.put(room_id, recent.clone());
         }
         Ok(read)
     }
@@ -137,9 +143,9 @@ impl Store {
     /// them in memory. On SQLite the writer reads the room (in its order, so that no message is
     /// missed); elsewhere it has none yet as of its `lastActive`.
     pub(super) fn recent_created(&self, room: &room::Model) {
-        match &self.writer {
+        match &self.store.writer {
             Some(writer) => writer.read_later(vec![room.id.clone()]),
-            None => self.recent.put(
+            None => self.store.recent.put(
                 &room.id,
                 Recent {
                     at: room.last_active,
@@ -152,7 +158,7 @@ impl Store {
     /// Forgets the newest messages of rooms other than those `keep` accepts; they are read again
     /// when asked for.
     pub fn keep_recent_of(&self, keep: impl Fn(&str) -> bool) {
-        self.recent.retain(keep);
+        self.store.recent.retain(keep);
     }
 }
 

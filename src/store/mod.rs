@@ -1,5 +1,10 @@
 //! The only code that talks to the database: one module per aggregate. Nothing here knows about
 //! sockets; callers pass plain ids and get entity models back.
+//!
+//! [`Store`] holds the connection and hands out one small handle per aggregate, which borrows it
+//! and costs nothing to make: `store.rooms().create(…)`, `store.push().claim(…)`,
+//! `store.tincan().groups().edit(…)`. Each handle lives in its aggregate's module with the
+//! methods that read and write it.
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,22 +29,24 @@ mod recent;
 mod rooms;
 mod sessions;
 mod sqlite;
-mod tincan_accounts;
-mod tincan_conversations;
-mod tincan_groups;
-mod tincan_messages;
+pub mod tincan;
+mod tokens;
 
-pub use accounts::{SESSION_ACCOUNT_KEY, TOKEN_LIFETIME_MS};
-pub use issues::{IssueType, NewIssue, NewReport};
-pub use messages::{Added, NewMessage};
+pub use accounts::{Accounts, SESSION_ACCOUNT_KEY, TOKEN_LIFETIME_MS};
+pub use counsellors::Counsellors;
+pub use issues::{IssueType, Issues, NewIssue, NewReport};
+pub use messages::{Added, Messages, NewMessage};
+pub use people::People;
 pub use presence::{Departed, DepartedSocket, SharedPresence};
-pub use push_outbox::PushFanout;
+pub use push_outbox::{Push, PushFanout};
 pub use recent::Recent;
-pub use rooms::{HOT, NewRoom, PRIVATE, PUBLIC};
+pub use rooms::{HOT, NewRoom, PRIVATE, PUBLIC, Rooms};
 pub use sessions::SessionStore;
-pub use tincan_accounts::{IssuedToken, SignedIn};
-pub use tincan_conversations::ConversationRecord;
-pub use tincan_groups::{EditedGroup, GroupChanges, GroupCursor, MEMBER, NewGroup, PENDING};
+pub use tincan::{
+    ConversationRecord, EditedGroup, GroupChanges, GroupCursor, MEMBER, NewGroup, PENDING,
+    SignedIn, TinCan,
+};
+pub use tokens::IssuedToken;
 
 /// Handle on the database; cheap to clone.
 #[derive(Clone, Debug)]
@@ -78,6 +85,53 @@ impl Store {
 
     pub fn db(&self) -> &DatabaseConnection {
         &self.db
+    }
+
+    /// Rooms and their members.
+    pub fn rooms(&self) -> Rooms<'_> {
+        Rooms { store: self }
+    }
+
+    /// Messages and reactions, and rooms' newest messages kept in memory.
+    pub fn messages(&self) -> Messages<'_> {
+        Messages { store: self }
+    }
+
+    /// People: the `bubble` token to bubbleId mapping, and names.
+    pub fn people(&self) -> People<'_> {
+        People { store: self }
+    }
+
+    /// Issues for counsellors, and user reports.
+    pub fn issues(&self) -> Issues<'_> {
+        Issues { store: self }
+    }
+
+    /// Counsellors as the protocol knows them.
+    pub fn counsellors(&self) -> Counsellors<'_> {
+        Counsellors { store: self }
+    }
+
+    /// Counsellor accounts and their API tokens.
+    pub fn accounts(&self) -> Accounts<'_> {
+        Accounts { store: self }
+    }
+
+    /// HTTP sessions, as the session layer's store.
+    pub fn sessions(&self) -> SessionStore {
+        SessionStore {
+            db: self.db.clone(),
+        }
+    }
+
+    /// Device tokens and the push outbox.
+    pub fn push(&self) -> Push<'_> {
+        Push { store: self }
+    }
+
+    /// Everything TinCan: users, groups, conversations and messages.
+    pub fn tincan(&self) -> TinCan<'_> {
+        TinCan { store: self }
     }
 }
 

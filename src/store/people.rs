@@ -8,10 +8,16 @@ use uuid::Uuid;
 use super::Store;
 use crate::clock::now_ms;
 
-impl Store {
+/// People and their names; see [`Store::people`].
+#[derive(Clone, Copy, Debug)]
+pub struct People<'a> {
+    pub(super) store: &'a Store,
+}
+
+impl People<'_> {
     /// The person holding `token` (a UUID), created on first sight. Only a hash of the token is
     /// stored.
-    pub async fn person_for_token(&self, token: Uuid) -> Result<person::Model, DbErr> {
+    pub async fn for_token(&self, token: Uuid) -> Result<person::Model, DbErr> {
         let hash = hex::encode(Sha256::digest(token.hyphenated().to_string().as_bytes()));
         if let Some(found) = self.find_by_token_hash(&hash).await? {
             return Ok(found);
@@ -28,7 +34,7 @@ impl Store {
         // both read the winner's row.
         person::Entity::insert(row)
             .on_conflict_do_nothing_on([person::Column::TokenHash])
-            .exec(&self.db)
+            .exec(&self.store.db)
             .await?;
         self.find_by_token_hash(&hash)
             .await?
@@ -38,7 +44,7 @@ impl Store {
     async fn find_by_token_hash(&self, hash: &str) -> Result<Option<person::Model>, DbErr> {
         person::Entity::find()
             .filter(person::Column::TokenHash.eq(hash))
-            .one(&self.db)
+            .one(&self.store.db)
             .await
     }
 
@@ -58,14 +64,14 @@ impl Store {
                     .update_columns([person::Column::Name, person::Column::UpdatedAt])
                     .to_owned(),
             )
-            .exec(&self.db)
+            .exec(&self.store.db)
             .await?;
         Ok(())
     }
 
-    pub async fn person(&self, bubble_id: &str) -> Result<Option<person::Model>, DbErr> {
+    pub async fn get(&self, bubble_id: &str) -> Result<Option<person::Model>, DbErr> {
         person::Entity::find_by_id(bubble_id.to_owned())
-            .one(&self.db)
+            .one(&self.store.db)
             .await
     }
 }

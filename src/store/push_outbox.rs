@@ -21,9 +21,9 @@ pub const PENDING: &str = "pending";
 pub const SENT: &str = "sent";
 pub const FAILED: &str = "failed";
 
-/// What `add_message` needs to queue pushes for a new message: the people who must not get one
-/// because they are in the room now, and how long a new push waits for more messages to the same
-/// device and room before it is sent (they collapse into it).
+/// What [`Messages::add`](super::Messages::add) needs to queue pushes for a new message: the
+/// people who must not get one because they are in the room now, and how long a new push waits
+/// for more messages to the same device and room before it is sent (they collapse into it).
 #[derive(Debug, Clone, Copy)]
 pub struct PushFanout<'a> {
     pub present: &'a [Arc<str>],
@@ -141,18 +141,24 @@ pub(super) fn enqueue_statement(
     )
 }
 
-impl Store {
+/// Device tokens and the push outbox; see [`Store::push`].
+#[derive(Clone, Copy, Debug)]
+pub struct Push<'a> {
+    pub(super) store: &'a Store,
+}
+
+impl Push<'_> {
     /// Claims up to `batch` due pending rows for `lease_ms`: until then no other worker (in this
     /// process or another) takes them. A row whose lease ran out, because its worker died, is due
     /// again. On PostgreSQL concurrent claimers skip each other's locked rows; SQLite runs one
     /// writer at a time, so the `UPDATE … RETURNING` alone is atomic.
-    pub async fn claim_pushes(
+    pub async fn claim(
         &self,
         now: i64,
         lease_ms: i64,
         batch: u64,
     ) -> Result<Vec<push_outbox::Model>, DbErr> {
-        let backend = self.db.get_database_backend();
+        let backend = self.store.db.get_database_backend();
         let mut p = Params::new(backend);
         let until = p.bind(now + lease_ms);
         let due = p.bind(now);
@@ -171,19 +177,19 @@ impl Store {
         );
         push_outbox::Entity::find()
             .from_raw_sql(p.statement(sql))
-            .all(&self.db)
+            .all(&self.store.db)
             .await
     }
 
     /// When the worker next has something to do: the earliest time a pending row is due and not
     /// leased. `None` when nothing is pending.
-    pub async fn next_push_due(&self) -> Result<Option<i64>, DbErr> {
+    pub async fn next_due(&self) -> Result<Option<i64>, DbErr> {
         let sql = format!(
             "SELECT MIN(CASE WHEN claimed_until > next_attempt_at THEN claimed_until \
              ELSE next_attempt_at END) AS due FROM push_outbox WHERE status = '{PENDING}'"
         );
-        let stmt = Statement::from_string(self.db.get_database_backend(), sql);
-        match self.db.query_one_raw(stmt).await? {
+        let stmt = Statement::from_string(self.store.db.get_database_backend(), sql);
+        match self.store.db.query_one_raw(stmt).await? {
             Some(row) => row.try_get::<Option<i64>>("", "due"),
             None => Ok(None),
         }
@@ -192,7 +198,7 @@ impl Store {
     /// Marks a claimed row sent. When a newer message collapsed into the row while it was being
     /// sent (its `message_id` moved on), the row is released instead, due now, so that the newer
     /// text goes out too. Returns whether the row is done.
-    pub async fn push_sent(&self, row: &push_outbox::Model, now: i64) -> Result<bool, DbErr> {
+    pub async fn sent(&self, row: &push_outbox::Model, now: i64) -> Result<bool, DbErr> {
         let sent = push_outbox::Entity::update_many()
             .col_expr(push_outbox::Column::Status, Expr::value(SENT))
             .col_expr(
@@ -205,17 +211,17 @@ impl Store {
             .filter(push_outbox::Column::Id.eq(row.id))
             .filter(push_outbox::Column::MessageId.eq(row.message_id))
             .filter(push_outbox::Column::Status.eq(PENDING))
-            .exec(&self.db)
+            .exec(&self.store.db)
             .await?;
         if sent.rows_affected > 0 {
             return Ok(true);
         }
-        self.push_retry_at(row, now, now, None).await?;
+        self.retry_at(row, now, now, None).await?;
         Ok(false)
     }
 
     /// Puts a claimed row back to be tried again at `at`.
-    pub async fn push_retry_at(
+    pub async fn retry_at(
         &self,
         row: &push_outbox::Model,
         at: i64,
@@ -236,13 +242,13 @@ impl Store {
         update
             .filter(push_outbox::Column::Id.eq(row.id))
             .filter(push_outbox::Column::Status.eq(PENDING))
-            .exec(&self.db)
+            .exec(&self.store.db)
             .await?;
         Ok(())
     }
 
     /// Gives up on a row for good.
-    pub async fn push_failed(
+    pub async fn failed(
         &self,
         row: &push_outbox::Model,
         now: i64,
@@ -259,15 +265,15 @@ impl Store {
             .col_expr(push_outbox::Column::UpdatedAt, Expr::value(now))
             .filter(push_outbox::Column::Id.eq(row.id))
             .filter(push_outbox::Column::Status.eq(PENDING))
-            .exec(&self.db)
+            .exec(&self.store.db)
             .await?;
         Ok(())
     }
 
     /// The provider says `token` names no device any more: forgets the token and gives up on
     /// every push still pending for it. Returns whether a token was removed.
-    pub async fn push_token_invalid(&self, token: &str, now: i64) -> Result<bool, DbErr> {
-        let txn = self.db.begin().await?;
+    pub async fn token_invalid(&self, token: &str, now: i64) -> Result<bool, DbErr> {
+        let txn = self.store.db.begin().await?;
         let removed = push_token::Entity::delete_many()
             .filter(push_token::Column::Token.eq(token))
             .exec(&txn)
@@ -287,21 +293,21 @@ impl Store {
 
     /// Deletes sent and failed rows last touched before `before`: they are kept a while only to
     /// be looked at.
-    pub async fn prune_push_outbox(&self, before: i64) -> Result<u64, DbErr> {
+    pub async fn prune(&self, before: i64) -> Result<u64, DbErr> {
         let done = push_outbox::Entity::delete_many()
             .filter(push_outbox::Column::Status.is_in([SENT, FAILED]))
             .filter(push_outbox::Column::UpdatedAt.lt(before))
-            .exec(&self.db)
+            .exec(&self.store.db)
             .await?;
         Ok(done.rows_affected)
     }
 
     /// Every outbox row, oldest first; for tests and diagnostics.
-    pub async fn push_outbox_rows(&self) -> Result<Vec<push_outbox::Model>, DbErr> {
+    pub async fn outbox_rows(&self) -> Result<Vec<push_outbox::Model>, DbErr> {
         use sea_orm::QueryOrder;
         push_outbox::Entity::find()
             .order_by_asc(push_outbox::Column::Id)
-            .all(&self.db)
+            .all(&self.store.db)
             .await
     }
 }
@@ -326,12 +332,14 @@ mod tests {
             let mut all: Vec<&str> = members.iter().map(String::as_str).collect();
             all.push("author");
             let room = store
-                .create_room(NewRoom::by_author("Bench", 100), &all, None)
+                .rooms()
+                .create(NewRoom::by_author("Bench", 100), &all, None)
                 .await
                 .unwrap();
             for m in members.iter().take(tokens) {
                 store
-                    .register_push_token(&format!("tok-{m}"), m, "fcm")
+                    .push()
+                    .register_token(&format!("tok-{m}"), m, "fcm")
                     .await
                     .unwrap();
             }
@@ -352,7 +360,7 @@ mod tests {
                     target_user: None,
                     target_user_bubble_id: None,
                 };
-                store.add_message(new, &fanout).await.unwrap().unwrap();
+                store.messages().add(new, &fanout).await.unwrap().unwrap();
             }
             let per = started.elapsed() / MESSAGES as u32;
             eprintln!(

@@ -3,13 +3,13 @@ use entity::push_token;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{DbErr, EntityTrait, Set};
 
-use super::Store;
+use super::Push;
 use crate::clock::now_ms;
 
-impl Store {
+impl Push<'_> {
     /// Stores a device token for a person. A token already known moves to this person: it is
     /// one device, now used by them.
-    pub async fn register_push_token(
+    pub async fn register_token(
         &self,
         token: &str,
         bubble_id: &str,
@@ -33,7 +33,7 @@ impl Store {
                     ])
                     .to_owned(),
             )
-            .exec(&self.db)
+            .exec(&self.store.db)
             .await?;
         Ok(())
     }

@@ -178,11 +178,16 @@ mod tests {
     async fn say(store: &Store, room_id: &str, content: &str) {
         let new = NewMessage::by_author(room_id, content);
         let fanout = PushFanout::NOBODY_HERE;
-        store.add_message(new, &fanout).await.unwrap().unwrap();
+        store.messages().add(new, &fanout).await.unwrap().unwrap();
     }
 
     async fn room(store: &Store, id: &str) -> room::Model {
-        store.room(id).await.unwrap().expect("the room exists")
+        store
+            .rooms()
+            .get(id)
+            .await
+            .unwrap()
+            .expect("the room exists")
     }
 
     /// What the database holds: the newest messages of the room, newest first.
@@ -199,7 +204,7 @@ mod tests {
 
     async fn shown(store: &Store, room_id: &str) -> (i64, Vec<String>) {
         let room = room(store, room_id).await;
-        let recent = store.recent_messages(&[&room]).await.unwrap();
+        let recent = store.messages().recent(&[&room]).await.unwrap();
         let recent = &recent[0];
         assert!(recent.at >= room.last_active);
         let contents = recent.messages.iter().map(|m| m.content.clone()).collect();
@@ -224,11 +229,13 @@ mod tests {
     async fn the_newest_hundred_follow_every_message_newest_first() {
         on_both(|store| async move {
             let a = store
-                .create_room(NewRoom::by_author("A", 21), &["author"], None)
+                .rooms()
+                .create(NewRoom::by_author("A", 21), &["author"], None)
                 .await
                 .unwrap();
             let b = store
-                .create_room(NewRoom::by_author("B", 21), &["author"], None)
+                .rooms()
+                .create(NewRoom::by_author("B", 21), &["author"], None)
                 .await
                 .unwrap();
             assert_eq!(shown(&store, &a.id).await.1, Vec::<String>::new());
@@ -256,7 +263,8 @@ mod tests {
             let mut rooms = Vec::new();
             for r in 0..5 {
                 let room = store
-                    .create_room(NewRoom::by_author(&format!("R{r}"), 21), &["author"], None)
+                    .rooms()
+                    .create(NewRoom::by_author(&format!("R{r}"), 21), &["author"], None)
                     .await
                     .unwrap();
                 for i in 0..=r {
@@ -272,9 +280,9 @@ mod tests {
             }
             let mut gone = rooms[0].clone();
             gone.id = uuid::Uuid::new_v4().to_string();
-            store.keep_recent_of(|_| false);
+            store.messages().keep_recent_of(|_| false);
             let asked: Vec<&room::Model> = rooms.iter().rev().chain([&gone]).collect();
-            let recent = store.recent_messages(&asked).await.unwrap();
+            let recent = store.messages().recent(&asked).await.unwrap();
             for (room, recent) in asked.iter().zip(&recent) {
                 let contents: Vec<String> =
                     recent.messages.iter().map(|m| m.content.clone()).collect();
@@ -289,7 +297,8 @@ mod tests {
     async fn on_sqlite_the_rooms_shown_are_kept_in_memory() {
         let (_dir, store) = temp_store().await;
         let a = store
-            .create_room(NewRoom::by_author("A", 21), &["author"], None)
+            .rooms()
+            .create(NewRoom::by_author("A", 21), &["author"], None)
             .await
             .unwrap();
         say(&store, &a.id, "kept").await;
@@ -305,7 +314,7 @@ mod tests {
         assert_eq!(shown(&store, &a.id).await.1, ["added", "kept"]);
         assert_eq!(store.recent.len(), 1);
         // Forgotten, it is read again.
-        store.keep_recent_of(|id| id != a.id);
+        store.messages().keep_recent_of(|id| id != a.id);
         assert_eq!(store.recent.len(), 0);
         assert_eq!(shown(&store, &a.id).await.1, Vec::<String>::new());
     }

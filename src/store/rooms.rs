@@ -43,10 +43,16 @@ impl NewRoom {
     }
 }
 
-impl Store {
+/// Rooms and their members; see [`Store::rooms`].
+#[derive(Clone, Copy, Debug)]
+pub struct Rooms<'a> {
+    pub(super) store: &'a Store,
+}
+
+impl Rooms<'_> {
     /// Creates an open room with its first members (and, for a counsellor chat, the issue that
     /// records the request), all in one transaction.
-    pub async fn create_room(
+    pub async fn create(
         &self,
         new: NewRoom,
         members: &[&str],
@@ -69,7 +75,7 @@ impl Store {
             created_at: now,
             updated_at: now,
         };
-        let txn = self.db.begin().await?;
+        let txn = self.store.db.begin().await?;
         room::Entity::insert(room::ActiveModel::from(row.clone()))
             .exec_without_returning(&txn)
             .await?;
@@ -78,21 +84,23 @@ impl Store {
         }
         if let Some(mut issue) = issue {
             issue.room_id = Some(row.id.clone());
-            Self::insert_issue(&txn, issue).await?;
+            super::issues::insert(&txn, issue).await?;
         }
         txn.commit().await?;
-        self.recent_created(&row);
+        self.store.messages().recent_created(&row);
         Ok(row)
     }
 
-    pub async fn room(&self, id: &str) -> Result<Option<room::Model>, DbErr> {
-        room::Entity::find_by_id(id.to_owned()).one(&self.db).await
+    pub async fn get(&self, id: &str) -> Result<Option<room::Model>, DbErr> {
+        room::Entity::find_by_id(id.to_owned())
+            .one(&self.store.db)
+            .await
     }
 
     /// Makes a person a member of a room that is still open; a member already is one. Returns
     /// `false` when the room has closed (or is gone) meanwhile.
     pub async fn add_member(&self, room_id: &str, bubble_id: &str) -> Result<bool, DbErr> {
-        let txn = self.db.begin().await?;
+        let txn = self.store.db.begin().await?;
         if !lock_open_room(&txn, room_id).await? {
             return Ok(false);
         }
@@ -104,7 +112,7 @@ impl Store {
     pub async fn is_member(&self, room_id: &str, bubble_id: &str) -> Result<bool, DbErr> {
         Ok(
             room_member::Entity::find_by_id((room_id.to_owned(), bubble_id.to_owned()))
-                .one(&self.db)
+                .one(&self.store.db)
                 .await?
                 .is_some(),
         )
@@ -113,7 +121,7 @@ impl Store {
     /// Ends a membership, closing the room when it was the last one. Returns whether the room
     /// closed.
     pub async fn remove_member(&self, room_id: &str, bubble_id: &str) -> Result<bool, DbErr> {
-        let txn = self.db.begin().await?;
+        let txn = self.store.db.begin().await?;
         // Lock the room first: a join running at the same time either lands before this count
         // or finds the room closed.
         lock_open_room(&txn, room_id).await?;
@@ -137,22 +145,22 @@ impl Store {
     }
 
     /// Closes a room for good (moderation). Returns the updated room, `None` if there is none.
-    pub async fn close_room(&self, room_id: &str) -> Result<Option<room::Model>, DbErr> {
-        self.update_room(room_id, room::Column::IsOpen, false.into())
+    pub async fn close(&self, room_id: &str) -> Result<Option<room::Model>, DbErr> {
+        self.update(room_id, room::Column::IsOpen, false.into())
             .await
     }
 
     /// Changes a room's type (`HOT` or `PUBLIC`).
-    pub async fn set_room_type(
+    pub async fn set_type(
         &self,
         room_id: &str,
         room_type: &str,
     ) -> Result<Option<room::Model>, DbErr> {
-        self.update_room(room_id, room::Column::RoomType, room_type.into())
+        self.update(room_id, room::Column::RoomType, room_type.into())
             .await
     }
 
-    async fn update_room(
+    async fn update(
         &self,
         room_id: &str,
         column: room::Column,
@@ -162,17 +170,17 @@ impl Store {
             .col_expr(column, value)
             .col_expr(room::Column::UpdatedAt, now_ms().into())
             .filter(room::Column::Id.eq(room_id))
-            .exec_with_returning(&self.db)
+            .exec_with_returning(&self.store.db)
             .await?;
         Ok(updated.into_iter().next())
     }
 
     /// The open rooms a person is a member of, in the order they joined them.
-    pub async fn open_rooms_of(&self, bubble_id: &str) -> Result<Vec<room::Model>, DbErr> {
+    pub async fn open_of(&self, bubble_id: &str) -> Result<Vec<room::Model>, DbErr> {
         let memberships = room_member::Entity::find()
             .filter(room_member::Column::BubbleId.eq(bubble_id))
             .order_by_asc(room_member::Column::JoinedAt)
-            .all(&self.db)
+            .all(&self.store.db)
             .await?;
         if memberships.is_empty() {
             return Ok(Vec::new());
@@ -180,7 +188,7 @@ impl Store {
         let mut rooms = room::Entity::find()
             .filter(room::Column::Id.is_in(memberships.iter().map(|m| m.room_id.clone())))
             .filter(room::Column::IsOpen.eq(true))
-            .all(&self.db)
+            .all(&self.store.db)
             .await?;
         let order = |r: &room::Model| memberships.iter().position(|m| m.room_id == r.id);
         rooms.sort_by_key(order);
@@ -189,7 +197,7 @@ impl Store {
 
     /// The rooms `list_rooms` shows: open, not private, and active since `active_since` unless
     /// HOT or one of `also`. Unordered.
-    pub async fn listable_rooms(
+    pub async fn listable(
         &self,
         active_since: i64,
         also: &[String],
@@ -204,7 +212,7 @@ impl Store {
             .filter(room::Column::IsOpen.eq(true))
             .filter(room::Column::RoomType.ne(PRIVATE))
             .filter(recent)
-            .all(&self.db)
+            .all(&self.store.db)
             .await
     }
 }

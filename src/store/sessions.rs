@@ -2,7 +2,7 @@
 //! restart and is seen by every node.
 //!
 //! The row holds the whole record as JSON and its expiry in milliseconds; expired rows are
-//! skipped on load and removed by [`Store::delete_expired_sessions`], which the server runs
+//! skipped on load and removed by [`SessionStore::delete_expired`], which the server runs
 //! periodically.
 use entity::session;
 use sea_orm::sea_query::OnConflict;
@@ -12,27 +12,20 @@ use sea_orm::{
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, Error};
 
-use super::Store;
 use crate::clock::now_ms;
 
 /// Attempts at finding a free id before giving up; with 128 random bits, one is enough.
 const CREATE_ATTEMPTS: usize = 8;
 
-/// A [`tower_sessions::SessionStore`] over the store's database.
+/// A [`tower_sessions::SessionStore`] over the store's database; see [`super::Store::sessions`].
 #[derive(Debug, Clone)]
 pub struct SessionStore {
-    db: DatabaseConnection,
+    pub(super) db: DatabaseConnection,
 }
 
-impl Store {
-    pub fn session_store(&self) -> SessionStore {
-        SessionStore {
-            db: self.db.clone(),
-        }
-    }
-
+impl SessionStore {
     /// Forgets expired sessions; returns how many.
-    pub async fn delete_expired_sessions(&self) -> Result<u64, DbErr> {
+    pub async fn delete_expired(&self) -> Result<u64, DbErr> {
         let done = session::Entity::delete_many()
             .filter(session::Column::ExpiresAt.lte(now_ms()))
             .exec(&self.db)
@@ -112,6 +105,7 @@ mod tests {
     use tower_sessions::cookie::time::{Duration, OffsetDateTime};
 
     use super::*;
+    use crate::store::Store;
 
     async fn store() -> (tempfile::TempDir, Store) {
         crate::store::temp_store().await
@@ -128,7 +122,7 @@ mod tests {
     #[tokio::test]
     async fn create_load_save_delete() {
         let (_dir, store) = store().await;
-        let sessions = store.session_store();
+        let sessions = store.sessions();
         let mut r = record(Duration::hours(1));
         sessions.create(&mut r).await.unwrap();
         assert_eq!(sessions.load(&r.id).await.unwrap(), Some(r.clone()));
@@ -144,7 +138,7 @@ mod tests {
     #[tokio::test]
     async fn create_draws_a_new_id_on_collision() {
         let (_dir, store) = store().await;
-        let sessions = store.session_store();
+        let sessions = store.sessions();
         let mut first = record(Duration::hours(1));
         sessions.create(&mut first).await.unwrap();
         let mut second = record(Duration::hours(1));
@@ -159,13 +153,13 @@ mod tests {
     #[tokio::test]
     async fn expired_sessions_are_skipped_then_deleted() {
         let (_dir, store) = store().await;
-        let sessions = store.session_store();
+        let sessions = store.sessions();
         let mut old = record(Duration::seconds(-1));
         let mut live = record(Duration::hours(1));
         sessions.create(&mut old).await.unwrap();
         sessions.create(&mut live).await.unwrap();
         assert_eq!(sessions.load(&old.id).await.unwrap(), None);
-        assert_eq!(store.delete_expired_sessions().await.unwrap(), 1);
+        assert_eq!(store.sessions().delete_expired().await.unwrap(), 1);
         assert_eq!(sessions.load(&live.id).await.unwrap(), Some(live));
     }
 }

@@ -3,8 +3,8 @@
 //!
 //! Sign-in answers the same, after about the same work, whatever is wrong: an unknown or
 //! malformed username costs one lookup and one Argon2 verification (of a dummy hash) like a
-//! known one. Attempts are limited per client address and per username, by the same limiter as
-//! counsellor sign-in ([`crate::auth::rate_limit`]).
+//! known one. Attempts are limited per client address and per username. Both are the one
+//! sign-in counsellors use too ([`crate::auth::sign_in`]), with limits of TinCan's own.
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -83,13 +83,22 @@ async fn register(
         .optional_text("displayName", 1, MAX_DISPLAY_NAME)?
         .unwrap_or_else(|| name.clone());
     // Checked first only to spare a hash; the unique index decides.
-    if app.store.tincan_user_by_username(&name).await?.is_some() {
+    if app
+        .store
+        .tincan()
+        .accounts()
+        .by_username(&name)
+        .await?
+        .is_some()
+    {
         return Err(TinCanError::Conflict("That username is taken."));
     }
     let hash = password::hash(given).await?;
     let user = app
         .store
-        .tincan_create_user(&name, &display_name, &hash)
+        .tincan()
+        .accounts()
+        .create(&name, &display_name, &hash)
         .await?
         .ok_or(TinCanError::Conflict("That username is taken."))?;
     tracing::info!(username = %user.username, "tincan user registered");
@@ -111,18 +120,15 @@ async fn login(
     let typed = string(&f, "username")?;
     let given = string(&f, "password")?;
     let ip = peer.map(|Extension(ConnectInfo(addr))| addr.ip());
-    if !app.tincan.limits.allow(ip, typed.trim()) {
-        return Err(TinCanError::RateLimited);
-    }
-    let name = username::normalize(&typed).unwrap_or_default();
-    let user = app.store.tincan_user_by_username(&name).await?;
-    let stored = user.as_ref().map(|u| u.password_hash.clone());
-    let user = match (password::verify(given, stored).await?, user) {
-        (true, Some(user)) => user,
-        _ => return Err(TinCanError::Unauthorized),
-    };
+    let accounts = app.store.tincan().accounts();
+    let user = auth::sign_in::attempt(accounts, &app.tincan.limits, ip, &typed, given).await?;
     let ttl_ms = i64::try_from(app.tincan.token_ttl.as_millis()).unwrap_or(i64::MAX);
-    let issued = app.store.tincan_create_token(&user.id, ttl_ms).await?;
+    let issued = app
+        .store
+        .tincan()
+        .accounts()
+        .create_token(&user.id, ttl_ms)
+        .await?;
     Ok(Json(LoggedIn {
         token: issued.token,
         expires_at: Iso(issued.expires_at),
@@ -139,16 +145,26 @@ async fn logout(
     let token = auth::bearer_token(&headers).ok_or(TinCanError::Unauthorized)?;
     let signed_in = app
         .store
-        .tincan_user_for_token(token)
+        .tincan()
+        .accounts()
+        .for_token(token)
         .await?
         .ok_or(TinCanError::Unauthorized)?;
-    app.store.tincan_revoke_token(&signed_in.token_hash).await?;
+    app.store
+        .tincan()
+        .accounts()
+        .revoke_token(&signed_in.token_hash)
+        .await?;
     super::disconnect_token(&app, &signed_in.token_hash).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// `auth/logout`: revokes the socket's token; every socket using it is then disconnected.
 pub async fn socket_logout(ctx: &Ctx) -> Outcome {
-    ctx.store().tincan_revoke_token(&ctx.me.token_hash).await?;
+    ctx.store()
+        .tincan()
+        .accounts()
+        .revoke_token(&ctx.me.token_hash)
+        .await?;
     Ok(Answer::SignedOut(ctx.me.token_hash.clone()))
 }

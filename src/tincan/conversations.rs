@@ -17,15 +17,25 @@ pub async fn visible(
     id: &str,
 ) -> Result<(ConversationRecord, tincan_group::Model), TinCanError> {
     let hidden = TinCanError::NotFound("conversation");
-    let record = ctx.store().tincan_conversation(id).await?.ok_or(hidden)?;
+    let record = ctx
+        .store()
+        .tincan()
+        .conversations()
+        .get(id)
+        .await?
+        .ok_or(hidden)?;
     let group = ctx
         .store()
-        .tincan_group(&record.conversation.group_id)
+        .tincan()
+        .groups()
+        .get(&record.conversation.group_id)
         .await?
         .ok_or(TinCanError::NotFound("conversation"))?;
     let member = ctx
         .store()
-        .tincan_membership(&group.id, ctx.me())
+        .tincan()
+        .groups()
+        .membership(&group.id, ctx.me())
         .await?
         .is_some_and(|m| m.status == MEMBER);
     if member && rooms::member_can_see(&record, &group.owner_id, ctx.me()) {
@@ -39,7 +49,9 @@ pub async fn visible(
 async fn require_member(ctx: &Ctx, group: &tincan_group::Model) -> Result<(), TinCanError> {
     let member = ctx
         .store()
-        .tincan_membership(&group.id, ctx.me())
+        .tincan()
+        .groups()
+        .membership(&group.id, ctx.me())
         .await?
         .is_some_and(|m| m.status == MEMBER);
     if member {
@@ -65,7 +77,7 @@ async fn participants(
     if !list.iter().any(|p| p == owner) {
         list.push(owner.to_owned());
     }
-    let members = ctx.store().tincan_members(group_id).await?;
+    let members = ctx.store().tincan().groups().members(group_id).await?;
     let is_member = |id: &String| {
         members
             .iter()
@@ -92,7 +104,9 @@ pub async fn create(ctx: &Ctx, f: &Fields) -> Outcome {
     let listed = participants(ctx, &group.id, ctx.me(), listed).await?;
     let record = ctx
         .store()
-        .tincan_create_conversation(&group.id, &name, ctx.me(), listed)
+        .tincan()
+        .conversations()
+        .create(&group.id, &name, ctx.me(), listed)
         .await?;
     let room = rooms::conversation(&record.conversation.id);
     ctx.join(
@@ -125,7 +139,9 @@ pub async fn edit(ctx: &Ctx, f: &Fields) -> Outcome {
     let before = rooms::audience(&record, &group.owner_id);
     let edited = ctx
         .store()
-        .tincan_edit_conversation(&id, name, listed)
+        .tincan()
+        .conversations()
+        .edit(&id, name, listed)
         .await?
         .ok_or(TinCanError::NotFound("conversation"))?;
     let after = rooms::audience(&edited, &group.owner_id);
@@ -144,7 +160,9 @@ pub async fn list(ctx: &Ctx, f: &Fields) -> Outcome {
     require_member(ctx, &group).await?;
     let conversations: Vec<ConversationView> = ctx
         .store()
-        .tincan_conversations_in(&group.id)
+        .tincan()
+        .conversations()
+        .in_group(&group.id)
         .await?
         .iter()
         .filter(|r| rooms::member_can_see(r, &group.owner_id, ctx.me()))
@@ -165,7 +183,7 @@ pub async fn remove(ctx: &Ctx, f: &Fields) -> Outcome {
             "Only the owner of the conversation or of the group may remove it.",
         ));
     }
-    if !ctx.store().tincan_remove_conversation(&id).await? {
+    if !ctx.store().tincan().conversations().remove(&id).await? {
         return Err(TinCanError::NotFound("conversation"));
     }
     let payload = json!({ "conversationId": id, "groupId": group.id });

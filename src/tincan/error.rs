@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 
 use crate::auth::password::PasswordError;
+use crate::auth::sign_in::SignInError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TinCanError {
@@ -131,6 +132,17 @@ impl IntoResponse for TinCanError {
 impl From<sea_orm::DbErr> for TinCanError {
     fn from(e: sea_orm::DbErr) -> Self {
         Self::Internal(e.into())
+    }
+}
+
+impl From<SignInError> for TinCanError {
+    fn from(e: SignInError) -> Self {
+        match e {
+            SignInError::RateLimited => Self::RateLimited,
+            SignInError::Unauthorized => Self::Unauthorized,
+            SignInError::Password(e) => e.into(),
+            SignInError::Db(e) => e.into(),
+        }
     }
 }
 

@@ -19,14 +19,16 @@ const MAX_CURSOR: usize = 1000;
 /// The group, or `not_found`.
 pub async fn group(ctx: &Ctx, id: &str) -> Result<tincan_group::Model, TinCanError> {
     ctx.store()
-        .tincan_group(id)
+        .tincan()
+        .groups()
+        .get(id)
         .await?
         .ok_or(TinCanError::NotFound("group"))
 }
 
 /// Fails with `invalid_payload` on `field` unless every id names a user.
 async fn users_exist(ctx: &Ctx, ids: &[String], field: &'static str) -> Result<(), TinCanError> {
-    let found = ctx.store().tincan_users(ids).await?;
+    let found = ctx.store().tincan().accounts().get_many(ids).await?;
     if found.len() == ids.len() {
         Ok(())
     } else {
@@ -77,7 +79,9 @@ pub async fn create(ctx: &Ctx, f: &Fields) -> Outcome {
     users_exist(ctx, &members, "members").await?;
     let group = ctx
         .store()
-        .tincan_create_group(
+        .tincan()
+        .groups()
+        .create(
             NewGroup {
                 name,
                 description,
@@ -136,10 +140,17 @@ pub async fn edit(ctx: &Ctx, f: &Fields) -> Outcome {
     users_exist(ctx, &changes.add, "addMembers").await?;
     let edited = ctx
         .store()
-        .tincan_edit_group(&group_id, changes)
+        .tincan()
+        .groups()
+        .edit(&group_id, changes)
         .await?
         .ok_or(TinCanError::NotFound("group"))?;
-    let conversations = ctx.store().tincan_conversations_in(&group_id).await?;
+    let conversations = ctx
+        .store()
+        .tincan()
+        .conversations()
+        .in_group(&group_id)
+        .await?;
     let added: Vec<String> = edited.added.iter().map(|u| rooms::user(u)).collect();
     let mut joined = rooms::open_conversations(&conversations);
     joined.push(rooms::group(&group_id));
@@ -182,12 +193,14 @@ pub async fn list(ctx: &Ctx, f: &Fields) -> Outcome {
     };
     let mut groups = ctx
         .store()
-        .tincan_list_groups(ctx.me(), query.as_deref(), cursor.as_ref(), limit + 1)
+        .tincan()
+        .groups()
+        .list(ctx.me(), query.as_deref(), cursor.as_ref(), limit + 1)
         .await?;
     let more = groups.len() as u64 > limit;
     groups.truncate(limit as usize);
     let ids: Vec<String> = groups.iter().map(|g| g.id.clone()).collect();
-    let counts = ctx.store().tincan_member_counts(&ids).await?;
+    let counts = ctx.store().tincan().groups().member_counts(&ids).await?;
     let next_cursor = groups
         .last()
         .filter(|_| more)
@@ -225,7 +238,13 @@ pub async fn view(ctx: &Ctx, f: &Fields) -> Outcome {
 /// owner of a private one.
 pub async fn join(ctx: &Ctx, f: &Fields) -> Outcome {
     let group = group(ctx, &f.id("groupId")?).await?;
-    match ctx.store().tincan_membership(&group.id, ctx.me()).await? {
+    match ctx
+        .store()
+        .tincan()
+        .groups()
+        .membership(&group.id, ctx.me())
+        .await?
+    {
         Some(m) if m.status == MEMBER => return Err(TinCanError::AlreadyMember),
         Some(_) => {
             return Err(TinCanError::Conflict(
@@ -241,7 +260,9 @@ pub async fn join(ctx: &Ctx, f: &Fields) -> Outcome {
     };
     if !ctx
         .store()
-        .tincan_join_group(&group.id, ctx.me(), status)
+        .tincan()
+        .groups()
+        .join(&group.id, ctx.me(), status)
         .await?
     {
         return Err(TinCanError::AlreadyMember);
@@ -249,7 +270,12 @@ pub async fn join(ctx: &Ctx, f: &Fields) -> Outcome {
     let me = ctx.me().to_owned();
     let wrap = |g: GroupView| json!({ "group": g, "userId": me, "status": status });
     if status == MEMBER {
-        let conversations = ctx.store().tincan_conversations_in(&group.id).await?;
+        let conversations = ctx
+            .store()
+            .tincan()
+            .conversations()
+            .in_group(&group.id)
+            .await?;
         let mut joined = rooms::open_conversations(&conversations);
         joined.push(rooms::group(&group.id));
         ctx.join(vec![rooms::user(ctx.me())], joined).await;
@@ -279,11 +305,28 @@ pub async fn leave(ctx: &Ctx, f: &Fields) -> Outcome {
     if group.owner_id == ctx.me() {
         return Err(TinCanError::OwnerCannotLeave);
     }
-    let Some(membership) = ctx.store().tincan_membership(&group.id, ctx.me()).await? else {
+    let Some(membership) = ctx
+        .store()
+        .tincan()
+        .groups()
+        .membership(&group.id, ctx.me())
+        .await?
+    else {
         return Err(TinCanError::NotMember);
     };
-    let conversations = ctx.store().tincan_conversations_in(&group.id).await?;
-    if !ctx.store().tincan_leave_group(&group.id, ctx.me()).await? {
+    let conversations = ctx
+        .store()
+        .tincan()
+        .conversations()
+        .in_group(&group.id)
+        .await?;
+    if !ctx
+        .store()
+        .tincan()
+        .groups()
+        .leave(&group.id, ctx.me())
+        .await?
+    {
         return Err(TinCanError::NotMember);
     }
     let payload = json!({ "groupId": group.id, "userId": ctx.me() });
@@ -314,7 +357,9 @@ pub async fn remove(ctx: &Ctx, f: &Fields) -> Outcome {
     }
     let conversations = ctx
         .store()
-        .tincan_remove_group(&group.id)
+        .tincan()
+        .groups()
+        .remove(&group.id)
         .await?
         .ok_or(TinCanError::NotFound("group"))?;
     let payload = json!({ "groupId": group.id });

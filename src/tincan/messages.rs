@@ -29,7 +29,9 @@ pub async fn create(ctx: &Ctx, f: &Fields) -> Outcome {
     conversations::visible(ctx, &id).await?;
     let stored = ctx
         .store()
-        .tincan_create_message(&id, ctx.me(), &content, client_id.as_deref())
+        .tincan()
+        .messages()
+        .create(&id, ctx.me(), &content, client_id.as_deref())
         .await?;
     let payload = json!({ "message": MessageView::new(&stored, me(ctx)) });
     ctx.broadcast(
@@ -54,7 +56,9 @@ pub async fn edit(ctx: &Ctx, f: &Fields) -> Outcome {
     }
     let edited = ctx
         .store()
-        .tincan_edit_message(&id, &content)
+        .tincan()
+        .messages()
+        .edit(&id, &content)
         .await?
         .ok_or(TinCanError::NotFound("message"))?;
     let payload = json!({ "message": MessageView::new(&edited, me(ctx)) });
@@ -78,7 +82,9 @@ pub async fn remove(ctx: &Ctx, f: &Fields) -> Outcome {
         ));
     }
     ctx.store()
-        .tincan_remove_message(&id)
+        .tincan()
+        .messages()
+        .remove(&id)
         .await?
         .ok_or(TinCanError::NotFound("message"))?;
     let payload = json!({ "messageId": id, "conversationId": message.conversation_id });
@@ -100,7 +106,9 @@ async fn visible_message(
 ) -> Result<(entity::tincan_message::Model, String), TinCanError> {
     let message = ctx
         .store()
-        .tincan_message(id)
+        .tincan()
+        .messages()
+        .get(id)
         .await?
         .filter(|m| m.removed_at.is_none())
         .ok_or(TinCanError::NotFound("message"))?;
@@ -132,7 +140,9 @@ pub async fn list(ctx: &Ctx, f: &Fields) -> Outcome {
         None => None,
         Some(b) => Some(
             ctx.store()
-                .tincan_message(&b)
+                .tincan()
+                .messages()
+                .get(&b)
                 .await?
                 .filter(|m| m.conversation_id == id)
                 .ok_or_else(|| {
@@ -142,7 +152,9 @@ pub async fn list(ctx: &Ctx, f: &Fields) -> Outcome {
     };
     let mut messages = ctx
         .store()
-        .tincan_list_messages(&id, before.as_ref(), limit + 1)
+        .tincan()
+        .messages()
+        .list(&id, before.as_ref(), limit + 1)
         .await?;
     let has_more = messages.len() as u64 > limit;
     messages.truncate(limit as usize);
@@ -151,7 +163,9 @@ pub async fn list(ctx: &Ctx, f: &Fields) -> Outcome {
     author_ids.dedup();
     let authors: HashMap<String, tincan_user::Model> = ctx
         .store()
-        .tincan_users(&author_ids)
+        .tincan()
+        .accounts()
+        .get_many(&author_ids)
         .await?
         .into_iter()
         .map(|u| (u.id.clone(), u))

@@ -112,7 +112,7 @@ impl Protocol for TinCanProtocol {
             if token.is_empty() {
                 continue;
             }
-            if let Some(found) = app.store.tincan_user_for_token(token).await? {
+            if let Some(found) = app.store.tincan().accounts().for_token(token).await? {
                 signed_in = Some(found);
                 break;
             }

@@ -47,15 +47,15 @@ pub fn audience(record: &ConversationRecord, group_owner: &str) -> Vec<String> {
 /// Every room a user's socket belongs in, loaded on connect.
 pub async fn of_user(store: &Store, user_id: &str) -> Result<Vec<String>, DbErr> {
     let mut rooms = vec![user(user_id)];
-    for membership in store.tincan_memberships_of(user_id).await? {
+    for membership in store.tincan().groups().memberships_of(user_id).await? {
         if membership.status != MEMBER {
             continue;
         }
-        let Some(g) = store.tincan_group(&membership.group_id).await? else {
+        let Some(g) = store.tincan().groups().get(&membership.group_id).await? else {
             continue;
         };
         rooms.push(group(&g.id));
-        for record in store.tincan_conversations_in(&g.id).await? {
+        for record in store.tincan().conversations().in_group(&g.id).await? {
             if member_can_see(&record, &g.owner_id, user_id) {
                 rooms.push(conversation(&record.conversation.id));
             }

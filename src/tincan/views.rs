@@ -74,10 +74,12 @@ pub struct GroupDetail {
 
 impl GroupDetail {
     pub async fn load(store: &Store, group: tincan_group::Model) -> Result<Self, sea_orm::DbErr> {
-        let rows = store.tincan_members(&group.id).await?;
+        let rows = store.tincan().groups().members(&group.id).await?;
         let ids: Vec<String> = rows.iter().map(|m| m.user_id.clone()).collect();
         let users: HashMap<String, tincan_user::Model> = store
-            .tincan_users(&ids)
+            .tincan()
+            .accounts()
+            .get_many(&ids)
             .await?
             .into_iter()
             .map(|u| (u.id.clone(), u))

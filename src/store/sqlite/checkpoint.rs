@@ -66,7 +66,8 @@ mod tests {
         let (dir, store) = temp_store().await;
         let file = dir.path().join("t.db");
         let room = store
-            .create_room(NewRoom::by_author("A", 21), &["author"], None)
+            .rooms()
+            .create(NewRoom::by_author("A", 21), &["author"], None)
             .await
             .unwrap();
         let size = || std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
@@ -74,7 +75,7 @@ mod tests {
         for i in 0..2_000 {
             let new = NewMessage::by_author(&room.id, &format!("{i} {}", "x".repeat(1000)));
             let fanout = PushFanout::NOBODY_HERE;
-            store.add_message(new, &fanout).await.unwrap().unwrap();
+            store.messages().add(new, &fanout).await.unwrap().unwrap();
         }
         // Two megabytes of messages, far below the 64 MiB at which a connection would copy the
         // log back itself: only the checkpointer moves them into the file, and quickly.

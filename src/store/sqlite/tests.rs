@@ -16,7 +16,8 @@ use crate::store::{NewMessage, NewRoom, PushFanout, Store, one_connection, temp_
 
 async fn new_room(store: &Store, name: &str, members: &[&str]) -> String {
     let room = store
-        .create_room(NewRoom::by_author(name, 100), members, None)
+        .rooms()
+        .create(NewRoom::by_author(name, 100), members, None)
         .await
         .unwrap();
     room.id
@@ -123,7 +124,8 @@ async fn a_batch_stamps_each_room_strictly_increasing_in_order() {
         .collect();
     assert_eq!(rows, in_a);
     let next = store
-        .add_message(NewMessage::by_author(&a, "after"), &PushFanout::NOBODY_HERE)
+        .messages()
+        .add(NewMessage::by_author(&a, "after"), &PushFanout::NOBODY_HERE)
         .await
         .unwrap()
         .unwrap();
@@ -161,7 +163,8 @@ async fn concurrent_messages_wait_for_one_batch_and_stay_ordered_per_room() {
         let (store, room) = (store.clone(), room.clone());
         tokio::spawn(async move {
             store
-                .add_message(
+                .messages()
+                .add(
                     NewMessage::by_author(&room, &content),
                     &PushFanout::NOBODY_HERE,
                 )
@@ -288,14 +291,16 @@ async fn a_failing_message_does_not_lose_the_others() {
     assert_eq!(stored(&store, &b).await.len(), 1);
     // Through the writer too.
     let through = store
-        .add_message(
+        .messages()
+        .add(
             NewMessage::by_author(&b, "refused"),
             &PushFanout::NOBODY_HERE,
         )
         .await;
     assert!(through.is_err());
     let fine = store
-        .add_message(NewMessage::by_author(&b, "fine"), &PushFanout::NOBODY_HERE)
+        .messages()
+        .add(NewMessage::by_author(&b, "fine"), &PushFanout::NOBODY_HERE)
         .await;
     assert!(matches!(fine, Ok(Some(_))), "{fine:?}");
 }
@@ -318,7 +323,7 @@ async fn a_transaction_left_open_by_a_failed_batch_goes_with_its_connection() {
     assert!(matches!(answers[0], Ok(Some(_))), "{:?}", answers[0]);
     assert!(one.is_autocommit(), "the writer is outside any transaction");
     assert_eq!(contents(&store, &a).await, ["next"], "committed for real");
-    let room = store.room(&a).await.unwrap().expect("room");
+    let room = store.rooms().get(&a).await.unwrap().expect("room");
     assert_eq!(room.name, "A", "the transaction left open is not committed");
     store
         .db()
@@ -338,7 +343,11 @@ async fn pushes_in_a_batch_are_queued_as_one_message_at_a_time_would() {
         ("tok-here", "here"),
         ("tok-author", "author"),
     ] {
-        store.register_push_token(token, who, "fcm").await.unwrap();
+        store
+            .push()
+            .register_token(token, who, "fcm")
+            .await
+            .unwrap();
     }
     let present: Vec<Arc<str>> = vec!["author".into(), "here".into()];
     let with_here = PushFanout {
@@ -368,7 +377,8 @@ async fn pushes_in_a_batch_are_queued_as_one_message_at_a_time_would() {
     assert_eq!(pushes, [2, 0, 2, 1]);
     let id = |i: usize| answers[i].as_ref().unwrap().as_ref().unwrap().message.id;
     let mut rows: Vec<(String, i64)> = store
-        .push_outbox_rows()
+        .push()
+        .outbox_rows()
         .await
         .unwrap()
         .into_iter()
@@ -395,13 +405,15 @@ async fn a_database_in_memory_stores_messages_without_the_writer() {
     assert!(store.writer.is_none(), "no other connection reaches it");
     let room = new_room(&store, "A", &["author"]).await;
     let first = store
-        .add_message(
+        .messages()
+        .add(
             NewMessage::by_author(&room, "one"),
             &PushFanout::NOBODY_HERE,
         )
         .await;
     let second = store
-        .add_message(
+        .messages()
+        .add(
             NewMessage::by_author(&room, "two"),
             &PushFanout::NOBODY_HERE,
         )
@@ -439,7 +451,8 @@ async fn store_ingest_rate() {
             while tokio::time::Instant::now() < until {
                 let message = NewMessage::by_author(&room, &"x".repeat(64));
                 store
-                    .add_message(message, &PushFanout::NOBODY_HERE)
+                    .messages()
+                    .add(message, &PushFanout::NOBODY_HERE)
                     .await
                     .unwrap()
                     .unwrap();

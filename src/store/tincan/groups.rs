@@ -1,8 +1,5 @@
-//! TinCan groups and their members (and pending requests to join).
-//!
-//! Every write runs in one transaction; on SQLite it starts as `BEGIN IMMEDIATE`, so a
-//! read-then-write transaction takes the write lock up front and waits for another writer
-//! instead of failing to upgrade.
+//! TinCan groups and their members (and pending requests to join). Writes run in transactions
+//! from `tincan::write`.
 use std::collections::HashMap;
 
 use entity::{
@@ -11,12 +8,13 @@ use entity::{
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::{
     ColumnTrait, Condition, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, SqliteTransactionMode, TransactionOptions, TransactionTrait, TryInsertResult,
+    QuerySelect, Set, TryInsertResult,
 };
 use uuid::Uuid;
 
-use super::Store;
+use super::write;
 use crate::clock::now_ms;
+use crate::store::Store;
 
 /// Membership statuses as stored.
 pub const MEMBER: &str = "member";
@@ -60,19 +58,15 @@ pub struct GroupCursor {
     pub id: String,
 }
 
-impl Store {
-    /// A write transaction (`BEGIN IMMEDIATE` on SQLite).
-    pub(super) async fn tincan_write(&self) -> Result<DatabaseTransaction, DbErr> {
-        self.db
-            .begin_with_options(TransactionOptions {
-                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-                ..Default::default()
-            })
-            .await
-    }
+/// Groups and their members; see [`TinCan::groups`](super::TinCan::groups).
+#[derive(Clone, Copy, Debug)]
+pub struct Groups<'a> {
+    pub(super) store: &'a Store,
+}
 
+impl Groups<'_> {
     /// Creates a group owned by its creator, with the creator and `members` as members.
-    pub async fn tincan_create_group(
+    pub async fn create(
         &self,
         new: NewGroup,
         members: &[String],
@@ -87,7 +81,7 @@ impl Store {
             created_at: now,
             updated_at: now,
         };
-        let txn = self.tincan_write().await?;
+        let txn = write(self.store).await?;
         tincan_group::Entity::insert(tincan_group::ActiveModel::from(group.clone()))
             .exec_without_returning(&txn)
             .await?;
@@ -99,38 +93,35 @@ impl Store {
         Ok(group)
     }
 
-    pub async fn tincan_group(&self, id: &str) -> Result<Option<tincan_group::Model>, DbErr> {
+    pub async fn get(&self, id: &str) -> Result<Option<tincan_group::Model>, DbErr> {
         tincan_group::Entity::find_by_id(id.to_owned())
-            .one(&self.db)
+            .one(&self.store.db)
             .await
     }
 
     /// A user's place in a group, member or pending.
-    pub async fn tincan_membership(
+    pub async fn membership(
         &self,
         group_id: &str,
         user_id: &str,
     ) -> Result<Option<tincan_member::Model>, DbErr> {
         tincan_member::Entity::find_by_id((group_id.to_owned(), user_id.to_owned()))
-            .one(&self.db)
+            .one(&self.store.db)
             .await
     }
 
     /// Everyone in a group, members and pending, in the order they came.
-    pub async fn tincan_members(&self, group_id: &str) -> Result<Vec<tincan_member::Model>, DbErr> {
+    pub async fn members(&self, group_id: &str) -> Result<Vec<tincan_member::Model>, DbErr> {
         tincan_member::Entity::find()
             .filter(tincan_member::Column::GroupId.eq(group_id))
             .order_by_asc(tincan_member::Column::JoinedAt)
             .order_by_asc(tincan_member::Column::UserId)
-            .all(&self.db)
+            .all(&self.store.db)
             .await
     }
 
     /// How many members (not pending) each of these groups has.
-    pub async fn tincan_member_counts(
-        &self,
-        group_ids: &[String],
-    ) -> Result<HashMap<String, u64>, DbErr> {
+    pub async fn member_counts(&self, group_ids: &[String]) -> Result<HashMap<String, u64>, DbErr> {
         if group_ids.is_empty() {
             return Ok(HashMap::new());
         }
@@ -142,7 +133,7 @@ impl Store {
             .filter(tincan_member::Column::Status.eq(MEMBER))
             .group_by(tincan_member::Column::GroupId)
             .into_tuple()
-            .all(&self.db)
+            .all(&self.store.db)
             .await?;
         Ok(rows
             .into_iter()
@@ -151,20 +142,17 @@ impl Store {
     }
 
     /// Every group a user is in, member or pending.
-    pub async fn tincan_memberships_of(
-        &self,
-        user_id: &str,
-    ) -> Result<Vec<tincan_member::Model>, DbErr> {
+    pub async fn memberships_of(&self, user_id: &str) -> Result<Vec<tincan_member::Model>, DbErr> {
         tincan_member::Entity::find()
             .filter(tincan_member::Column::UserId.eq(user_id))
-            .all(&self.db)
+            .all(&self.store.db)
             .await
     }
 
     /// Groups a user may list: public ones and their own (member or pending), whose name
     /// contains `query` (ASCII letters in any case), by name then id, after `cursor`; at most
     /// `limit`.
-    pub async fn tincan_list_groups(
+    pub async fn list(
         &self,
         user_id: &str,
         query: Option<&str>,
@@ -172,7 +160,7 @@ impl Store {
         limit: u64,
     ) -> Result<Vec<tincan_group::Model>, DbErr> {
         let own: Vec<String> = self
-            .tincan_memberships_of(user_id)
+            .memberships_of(user_id)
             .await?
             .into_iter()
             .map(|m| m.group_id)
@@ -202,19 +190,19 @@ impl Store {
         find.order_by_asc(tincan_group::Column::Name)
             .order_by_asc(tincan_group::Column::Id)
             .limit(limit)
-            .all(&self.db)
+            .all(&self.store.db)
             .await
     }
 
     /// Applies an edit; `None` if the group is gone. Removed users also stop being listed
     /// participants of the group's conversations.
-    pub async fn tincan_edit_group(
+    pub async fn edit(
         &self,
         group_id: &str,
         changes: GroupChanges,
     ) -> Result<Option<EditedGroup>, DbErr> {
         let now = now_ms();
-        let txn = self.tincan_write().await?;
+        let txn = write(self.store).await?;
         let Some(group) = tincan_group::Entity::find_by_id(group_id.to_owned())
             .one(&txn)
             .await?
@@ -271,7 +259,7 @@ impl Store {
 
     /// Adds a user to a group as `status` (member or pending); `false` if they already are in
     /// it either way.
-    pub async fn tincan_join_group(
+    pub async fn join(
         &self,
         group_id: &str,
         user_id: &str,
@@ -288,15 +276,15 @@ impl Store {
                 tincan_member::Column::GroupId,
                 tincan_member::Column::UserId,
             ])
-            .exec(&self.db)
+            .exec(&self.store.db)
             .await?;
         Ok(matches!(inserted, TryInsertResult::Inserted(_)))
     }
 
     /// Takes a user out of a group (and out of the participant lists of its conversations);
     /// `false` if they were not in it.
-    pub async fn tincan_leave_group(&self, group_id: &str, user_id: &str) -> Result<bool, DbErr> {
-        let txn = self.tincan_write().await?;
+    pub async fn leave(&self, group_id: &str, user_id: &str) -> Result<bool, DbErr> {
+        let txn = write(self.store).await?;
         let left = drop_member(&txn, group_id, user_id).await?;
         txn.commit().await?;
         Ok(left)
@@ -304,8 +292,8 @@ impl Store {
 
     /// Removes a group with its members, conversations and messages; returns the ids of the
     /// conversations that went with it, `None` if there was no such group.
-    pub async fn tincan_remove_group(&self, group_id: &str) -> Result<Option<Vec<String>>, DbErr> {
-        let txn = self.tincan_write().await?;
+    pub async fn remove(&self, group_id: &str) -> Result<Option<Vec<String>>, DbErr> {
+        let txn = write(self.store).await?;
         if tincan_group::Entity::find_by_id(group_id.to_owned())
             .one(&txn)
             .await?
@@ -413,7 +401,9 @@ mod tests {
 
     async fn user(store: &Store, name: &str) -> String {
         store
-            .tincan_create_user(name, name, "h")
+            .tincan()
+            .accounts()
+            .create(name, name, "h")
             .await
             .unwrap()
             .unwrap()
@@ -441,19 +431,25 @@ mod tests {
         let b = user(&store, "bob").await;
         for name in ["b", "a", "b", "c"] {
             store
-                .tincan_create_group(new_group(name, &a, "public"), &[])
+                .tincan()
+                .groups()
+                .create(new_group(name, &a, "public"), &[])
                 .await
                 .unwrap();
         }
         let secret = store
-            .tincan_create_group(new_group("a secret 100%", &a, "private"), &[])
+            .tincan()
+            .groups()
+            .create(new_group("a secret 100%", &a, "private"), &[])
             .await
             .unwrap();
         let page = |cursor: Option<GroupCursor>, who: String| {
             let store = store.clone();
             async move {
                 store
-                    .tincan_list_groups(&who, None, cursor.as_ref(), 2)
+                    .tincan()
+                    .groups()
+                    .list(&who, None, cursor.as_ref(), 2)
                     .await
                     .unwrap()
             }
@@ -472,13 +468,17 @@ mod tests {
         assert!(second[0].id > last.id);
         // The owner sees the private group; `%` in a query is literal.
         let mine = store
-            .tincan_list_groups(&a, Some("100%"), None, 10)
+            .tincan()
+            .groups()
+            .list(&a, Some("100%"), None, 10)
             .await
             .unwrap();
         assert_eq!(mine.len(), 1);
         assert_eq!(mine[0].id, secret.id);
         let theirs = store
-            .tincan_list_groups(&b, Some("SECRET"), None, 10)
+            .tincan()
+            .groups()
+            .list(&b, Some("SECRET"), None, 10)
             .await
             .unwrap();
         assert!(theirs.is_empty());
@@ -491,20 +491,40 @@ mod tests {
         let b = user(&store, "bob").await;
         let c = user(&store, "carol").await;
         let g = store
-            .tincan_create_group(new_group("g", &a, "private"), std::slice::from_ref(&c))
+            .tincan()
+            .groups()
+            .create(new_group("g", &a, "private"), std::slice::from_ref(&c))
             .await
             .unwrap();
-        assert!(store.tincan_join_group(&g.id, &b, PENDING).await.unwrap());
-        assert!(!store.tincan_join_group(&g.id, &b, PENDING).await.unwrap());
+        assert!(
+            store
+                .tincan()
+                .groups()
+                .join(&g.id, &b, PENDING)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .tincan()
+                .groups()
+                .join(&g.id, &b, PENDING)
+                .await
+                .unwrap()
+        );
         assert_eq!(
             store
-                .tincan_member_counts(std::slice::from_ref(&g.id))
+                .tincan()
+                .groups()
+                .member_counts(std::slice::from_ref(&g.id))
                 .await
                 .unwrap()[&g.id],
             2
         );
         let edited = store
-            .tincan_edit_group(
+            .tincan()
+            .groups()
+            .edit(
                 &g.id,
                 GroupChanges {
                     name: Some("renamed".into()),
@@ -519,16 +539,38 @@ mod tests {
         assert_eq!(edited.group.name, "renamed");
         assert_eq!(edited.added, std::slice::from_ref(&b));
         assert_eq!(edited.removed, std::slice::from_ref(&c));
-        let status = store.tincan_membership(&g.id, &b).await.unwrap().unwrap();
+        let status = store
+            .tincan()
+            .groups()
+            .membership(&g.id, &b)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(status.status, MEMBER);
-        assert!(store.tincan_membership(&g.id, &c).await.unwrap().is_none());
-        assert!(store.tincan_leave_group(&g.id, &b).await.unwrap());
-        assert!(!store.tincan_leave_group(&g.id, &b).await.unwrap());
+        assert!(
+            store
+                .tincan()
+                .groups()
+                .membership(&g.id, &c)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(store.tincan().groups().leave(&g.id, &b).await.unwrap());
+        assert!(!store.tincan().groups().leave(&g.id, &b).await.unwrap());
         assert_eq!(
-            store.tincan_remove_group(&g.id).await.unwrap(),
+            store.tincan().groups().remove(&g.id).await.unwrap(),
             Some(vec![])
         );
-        assert_eq!(store.tincan_remove_group(&g.id).await.unwrap(), None);
-        assert!(store.tincan_members(&g.id).await.unwrap().is_empty());
+        assert_eq!(store.tincan().groups().remove(&g.id).await.unwrap(), None);
+        assert!(
+            store
+                .tincan()
+                .groups()
+                .members(&g.id)
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 }

@@ -8,8 +8,9 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::Store;
+use super::write;
 use crate::clock::now_ms;
+use crate::store::Store;
 
 /// A conversation with who takes part: `None` for every member of the group.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,18 +19,24 @@ pub struct ConversationRecord {
     pub participants: Option<Vec<String>>,
 }
 
-impl Store {
+/// Conversations and who takes part; see [`TinCan::conversations`](super::TinCan::conversations).
+#[derive(Clone, Copy, Debug)]
+pub struct Conversations<'a> {
+    pub(super) store: &'a Store,
+}
+
+impl Conversations<'_> {
     /// Creates a conversation; `participants: None` opens it to every member of the group. Its
     /// `created_at` is later than every other in the group, so listings show them in the order
     /// they were made.
-    pub async fn tincan_create_conversation(
+    pub async fn create(
         &self,
         group_id: &str,
         name: &str,
         owner_id: &str,
         participants: Option<Vec<String>>,
     ) -> Result<ConversationRecord, DbErr> {
-        let txn = self.tincan_write().await?;
+        let txn = write(self.store).await?;
         let newest: Option<Option<i64>> = tincan_conversation::Entity::find()
             .select_only()
             .column_as(
@@ -68,9 +75,9 @@ impl Store {
         })
     }
 
-    pub async fn tincan_conversation(&self, id: &str) -> Result<Option<ConversationRecord>, DbErr> {
+    pub async fn get(&self, id: &str) -> Result<Option<ConversationRecord>, DbErr> {
         let Some(conversation) = tincan_conversation::Entity::find_by_id(id.to_owned())
-            .one(&self.db)
+            .one(&self.store.db)
             .await?
         else {
             return Ok(None);
@@ -80,28 +87,25 @@ impl Store {
     }
 
     /// The conversations of a group, oldest first.
-    pub async fn tincan_conversations_in(
-        &self,
-        group_id: &str,
-    ) -> Result<Vec<ConversationRecord>, DbErr> {
+    pub async fn in_group(&self, group_id: &str) -> Result<Vec<ConversationRecord>, DbErr> {
         let conversations = tincan_conversation::Entity::find()
             .filter(tincan_conversation::Column::GroupId.eq(group_id))
             .order_by_asc(tincan_conversation::Column::CreatedAt)
             .order_by_asc(tincan_conversation::Column::Id)
-            .all(&self.db)
+            .all(&self.store.db)
             .await?;
         self.with_participants(conversations).await
     }
 
     /// Renames a conversation and/or replaces who takes part (`Some(None)`: every member);
     /// `None` if it is gone.
-    pub async fn tincan_edit_conversation(
+    pub async fn edit(
         &self,
         id: &str,
         name: Option<String>,
         participants: Option<Option<Vec<String>>>,
     ) -> Result<Option<ConversationRecord>, DbErr> {
-        let txn = self.tincan_write().await?;
+        let txn = write(self.store).await?;
         let Some(found) = tincan_conversation::Entity::find_by_id(id.to_owned())
             .one(&txn)
             .await?
@@ -125,12 +129,12 @@ impl Store {
         row.updated_at = Set(now_ms());
         tincan_conversation::Entity::update(row).exec(&txn).await?;
         txn.commit().await?;
-        self.tincan_conversation(id).await
+        self.get(id).await
     }
 
     /// Removes a conversation with its messages; `false` if there was none.
-    pub async fn tincan_remove_conversation(&self, id: &str) -> Result<bool, DbErr> {
-        let txn = self.tincan_write().await?;
+    pub async fn remove(&self, id: &str) -> Result<bool, DbErr> {
+        let txn = write(self.store).await?;
         tincan_message::Entity::delete_many()
             .filter(tincan_message::Column::ConversationId.eq(id))
             .exec(&txn)
@@ -160,7 +164,7 @@ impl Store {
             let rows = tincan_participant::Entity::find()
                 .filter(tincan_participant::Column::ConversationId.is_in(listed))
                 .order_by_asc(tincan_participant::Column::UserId)
-                .all(&self.db)
+                .all(&self.store.db)
                 .await?;
             for row in rows {
                 by_conversation
@@ -207,18 +211,22 @@ async fn put_participants(
 #[cfg(test)]
 mod tests {
     use crate::store::temp_store;
-    use crate::store::tincan_groups::NewGroup;
+    use crate::store::tincan::NewGroup;
 
     #[tokio::test]
     async fn participants_round_trip_and_removal_takes_messages() {
         let (_dir, store) = temp_store().await;
         let a = store
-            .tincan_create_user("alice", "A", "h")
+            .tincan()
+            .accounts()
+            .create("alice", "A", "h")
             .await
             .unwrap()
             .unwrap();
         let g = store
-            .tincan_create_group(
+            .tincan()
+            .groups()
+            .create(
                 NewGroup {
                     name: "g".into(),
                     description: String::new(),
@@ -230,43 +238,62 @@ mod tests {
             .await
             .unwrap();
         let all = store
-            .tincan_create_conversation(&g.id, "all", &a.id, None)
+            .tincan()
+            .conversations()
+            .create(&g.id, "all", &a.id, None)
             .await
             .unwrap();
         assert_eq!(all.participants, None);
         let some = store
-            .tincan_create_conversation(&g.id, "some", &a.id, Some(vec![a.id.clone()]))
+            .tincan()
+            .conversations()
+            .create(&g.id, "some", &a.id, Some(vec![a.id.clone()]))
             .await
             .unwrap();
         assert_eq!(some.participants, Some(vec![a.id.clone()]));
-        let listed = store.tincan_conversations_in(&g.id).await.unwrap();
+        let listed = store
+            .tincan()
+            .conversations()
+            .in_group(&g.id)
+            .await
+            .unwrap();
         assert_eq!(listed, vec![all.clone(), some.clone()]);
         let opened = store
-            .tincan_edit_conversation(&some.conversation.id, Some("x".into()), Some(None))
+            .tincan()
+            .conversations()
+            .edit(&some.conversation.id, Some("x".into()), Some(None))
             .await
             .unwrap()
             .unwrap();
         assert_eq!(opened.participants, None);
         assert_eq!(opened.conversation.name, "x");
         store
-            .tincan_create_message(&all.conversation.id, &a.id, "hi", None)
+            .tincan()
+            .messages()
+            .create(&all.conversation.id, &a.id, "hi", None)
             .await
             .unwrap();
         assert!(
             store
-                .tincan_remove_conversation(&all.conversation.id)
+                .tincan()
+                .conversations()
+                .remove(&all.conversation.id)
                 .await
                 .unwrap()
         );
         assert!(
             !store
-                .tincan_remove_conversation(&all.conversation.id)
+                .tincan()
+                .conversations()
+                .remove(&all.conversation.id)
                 .await
                 .unwrap()
         );
         assert_eq!(
             store
-                .tincan_list_messages(&all.conversation.id, None, 10)
+                .tincan()
+                .messages()
+                .list(&all.conversation.id, None, 10)
                 .await
                 .unwrap(),
             vec![]

@@ -5,21 +5,28 @@ use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ColumnTrait, Condition, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
-use super::Store;
+use super::write;
 use crate::clock::now_ms;
+use crate::store::Store;
 
-impl Store {
+/// Messages of conversations; see [`TinCan::messages`](super::TinCan::messages).
+#[derive(Clone, Copy, Debug)]
+pub struct Messages<'a> {
+    pub(super) store: &'a Store,
+}
+
+impl Messages<'_> {
     /// Stores a message. Its `created_at` is later than every other in the conversation (one
     /// millisecond after the newest when the clock has not moved on), so that history reads in
     /// the order messages were accepted.
-    pub async fn tincan_create_message(
+    pub async fn create(
         &self,
         conversation_id: &str,
         author_id: &str,
         content: &str,
         client_id: Option<&str>,
     ) -> Result<tincan_message::Model, DbErr> {
-        let txn = self.tincan_write().await?;
+        let txn = write(self.store).await?;
         let newest: Option<Option<i64>> = tincan_message::Entity::find()
             .select_only()
             .column_as(Expr::col(tincan_message::Column::CreatedAt).max(), "newest")
@@ -50,19 +57,19 @@ impl Store {
     }
 
     /// A message, tombstones included.
-    pub async fn tincan_message(&self, id: &str) -> Result<Option<tincan_message::Model>, DbErr> {
+    pub async fn get(&self, id: &str) -> Result<Option<tincan_message::Model>, DbErr> {
         tincan_message::Entity::find_by_id(id.to_owned())
-            .one(&self.db)
+            .one(&self.store.db)
             .await
     }
 
     /// Replaces a message's content; `None` if it is gone or removed.
-    pub async fn tincan_edit_message(
+    pub async fn edit(
         &self,
         id: &str,
         content: &str,
     ) -> Result<Option<tincan_message::Model>, DbErr> {
-        let txn = self.tincan_write().await?;
+        let txn = write(self.store).await?;
         let updated = tincan_message::Entity::update_many()
             .col_expr(tincan_message::Column::Content, Expr::value(content))
             .col_expr(tincan_message::Column::EditedAt, Expr::value(now_ms()))
@@ -82,11 +89,8 @@ impl Store {
     }
 
     /// Turns a message into a tombstone; `None` if it is gone or already removed.
-    pub async fn tincan_remove_message(
-        &self,
-        id: &str,
-    ) -> Result<Option<tincan_message::Model>, DbErr> {
-        let txn = self.tincan_write().await?;
+    pub async fn remove(&self, id: &str) -> Result<Option<tincan_message::Model>, DbErr> {
+        let txn = write(self.store).await?;
         let updated = tincan_message::Entity::update_many()
             .col_expr(tincan_message::Column::Content, Expr::value(""))
             .col_expr(tincan_message::Column::RemovedAt, Expr::value(now_ms()))
@@ -107,7 +111,7 @@ impl Store {
 
     /// Up to `limit` messages of a conversation, newest first, strictly older than `before`
     /// (by `created_at`, then id), without tombstones.
-    pub async fn tincan_list_messages(
+    pub async fn list(
         &self,
         conversation_id: &str,
         before: Option<&tincan_message::Model>,
@@ -130,7 +134,7 @@ impl Store {
         find.order_by_desc(tincan_message::Column::CreatedAt)
             .order_by_desc(tincan_message::Column::Id)
             .limit(limit)
-            .all(&self.db)
+            .all(&self.store.db)
             .await
     }
 }
@@ -139,18 +143,22 @@ impl Store {
 mod tests {
     use super::*;
     use crate::store::temp_store;
-    use crate::store::tincan_groups::NewGroup;
+    use crate::store::tincan::NewGroup;
 
     #[tokio::test]
     async fn history_is_newest_first_without_tombstones() {
         let (_dir, store) = temp_store().await;
         let a = store
-            .tincan_create_user("alice", "A", "h")
+            .tincan()
+            .accounts()
+            .create("alice", "A", "h")
             .await
             .unwrap()
             .unwrap();
         let g = store
-            .tincan_create_group(
+            .tincan()
+            .groups()
+            .create(
                 NewGroup {
                     name: "g".into(),
                     description: String::new(),
@@ -162,14 +170,18 @@ mod tests {
             .await
             .unwrap();
         let c = store
-            .tincan_create_conversation(&g.id, "c", &a.id, None)
+            .tincan()
+            .conversations()
+            .create(&g.id, "c", &a.id, None)
             .await
             .unwrap()
             .conversation;
         let mut sent = Vec::new();
         for i in 0..5 {
             let m = store
-                .tincan_create_message(&c.id, &a.id, &format!("m{i}"), Some("cid"))
+                .tincan()
+                .messages()
+                .create(&c.id, &a.id, &format!("m{i}"), Some("cid"))
                 .await
                 .unwrap();
             if let Some(prev) = sent.last() {
@@ -179,7 +191,9 @@ mod tests {
             sent.push(m);
         }
         let removed = store
-            .tincan_remove_message(&sent[3].id)
+            .tincan()
+            .messages()
+            .remove(&sent[3].id)
             .await
             .unwrap()
             .unwrap();
@@ -187,20 +201,26 @@ mod tests {
         assert!(removed.removed_at.is_some());
         assert!(
             store
-                .tincan_remove_message(&sent[3].id)
+                .tincan()
+                .messages()
+                .remove(&sent[3].id)
                 .await
                 .unwrap()
                 .is_none()
         );
         assert!(
             store
-                .tincan_edit_message(&sent[3].id, "x")
+                .tincan()
+                .messages()
+                .edit(&sent[3].id, "x")
                 .await
                 .unwrap()
                 .is_none()
         );
         let edited = store
-            .tincan_edit_message(&sent[0].id, "new")
+            .tincan()
+            .messages()
+            .edit(&sent[0].id, "new")
             .await
             .unwrap()
             .unwrap();
@@ -209,10 +229,17 @@ mod tests {
 
         let contents =
             |ms: Vec<tincan_message::Model>| ms.into_iter().map(|m| m.content).collect::<Vec<_>>();
-        let page = store.tincan_list_messages(&c.id, None, 2).await.unwrap();
+        let page = store
+            .tincan()
+            .messages()
+            .list(&c.id, None, 2)
+            .await
+            .unwrap();
         assert_eq!(contents(page.clone()), ["m4", "m2"]);
         let rest = store
-            .tincan_list_messages(&c.id, page.last(), 10)
+            .tincan()
+            .messages()
+            .list(&c.id, page.last(), 10)
             .await
             .unwrap();
         assert_eq!(contents(rest), ["m1", "new"]);
