@@ -2,6 +2,7 @@
 //!
 //! [`build`] makes the whole application from a [`Config`]; [`serve`] binds it and runs until a
 //! shutdown signal. The modules:
+//! - [`admin`]: the socket.io Admin UI's namespace `/admin`, when configured;
 //! - [`auth`]: counsellor accounts' passwords and sign-in checks;
 //! - [`bubble`]: the Bubble protocol on `/` (events, payloads, error codes);
 //! - [`socket`]: what every namespace shares: accepting a socket, its ordered inbox, its
@@ -33,6 +34,7 @@ use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::{SameSite, time};
 use tower_sessions::{Expiry, SessionManagerLayer};
 
+pub mod admin;
 pub mod auth;
 pub mod bubble;
 pub mod clock;
@@ -81,6 +83,8 @@ pub struct AppState {
     pub push: Arc<push::PushQueue>,
     /// The connections the server accepted, and what each has waiting to be written.
     pub lines: outflow::Lines,
+    /// The Admin UI, when `--admin-user` and `--admin-password-hash` are set.
+    pub admin: Option<Arc<admin::Admin>>,
 }
 
 /// The application, ready to be served.
@@ -193,6 +197,7 @@ fn assemble<A: Adapter + DefinedAdapter>(
     let sign_in_limits =
         auth::rate_limit::LoginLimits::new(config.auth_login_per_ip, config.auth_login_per_user);
     let lines = outflow::Lines::new(config.max_socket_buffer);
+    let admin = admin::Admin::from_config(&config)?;
     let upgrades = lines.clone();
     let state = Arc::new(AppState {
         config,
@@ -204,9 +209,13 @@ fn assemble<A: Adapter + DefinedAdapter>(
         tincan: tin_can,
         push: Arc::default(),
         lines,
+        admin,
     });
     let mut inits = bubble::register(&state, &io);
     inits.push(tincan::register(&state, &io));
+    if let Some(admin) = &state.admin {
+        inits.push(admin::register(admin, &io));
+    }
     let router = http::router(&state)
         .layer(layer)
         .layer(tower::util::MapRequestLayer::new(
