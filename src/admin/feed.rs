@@ -65,6 +65,9 @@ impl Serialize for Args {
     }
 }
 
+/// A count's second (in milliseconds), type and subtype.
+type CountKey = (i64, &'static str, Option<&'static str>);
+
 /// The feed of one server.
 pub struct Feed {
     mode: AdminMode,
@@ -72,7 +75,7 @@ pub struct Feed {
     watching: AtomicBool,
     queue: mpsc::Sender<Notice>,
     /// Counts by second, type and subtype, until the next `server_stats` takes them.
-    counts: Mutex<HashMap<(i64, &'static str, Option<&'static str>), u64>>,
+    counts: Mutex<HashMap<CountKey, u64>>,
 }
 
 /// What the feed keeps about one socket, in its extensions.

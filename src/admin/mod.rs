@@ -190,8 +190,8 @@ fn connected<A: Adapter>(admin: &Arc<Admin>, s: &SocketRef<A>, io: &SocketIo<A>)
             let io = io.clone();
             s.on(
                 event,
-                async move |Event(event): Event, TryData(data): TryData<Value>| {
-                    let args = ops::arguments(data.unwrap_or(Value::Null));
+                async move |Event(event): Event, TryData(args): TryData<ops::Arguments>| {
+                    let ops::Arguments(args) = args.unwrap_or_default();
                     match ops::Operation::decode(&event, &args) {
                         Some(op) => op.apply(&io),
                         None => tracing::debug!(event, "admin operation unreadable"),

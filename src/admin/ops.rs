@@ -9,6 +9,8 @@
 //! through the node it is connected to. `close` (closing the client's whole connection rather
 //! than its socket on one namespace) is read but not followed: the socket is disconnected from
 //! its namespace either way, and its client decides whether to come back.
+use serde::Deserialize;
+use serde::de::{Deserializer, SeqAccess, Visitor};
 use serde_json::Value;
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
@@ -80,12 +82,30 @@ impl Operation {
     }
 }
 
-/// An event's arguments: socketioxide gives one argument as itself, several as an array.
-pub fn arguments(data: Value) -> Vec<Value> {
-    match data {
-        Value::Array(args) => args,
-        Value::Null => Vec::new(),
-        one => vec![one],
+/// Every argument of an event. socketioxide gives a handler all of them only when what it asks
+/// for reads itself as a tuple (otherwise the first alone), so this one does, of any length.
+#[derive(Debug, Default)]
+pub struct Arguments(pub Vec<Value>);
+
+impl<'de> Deserialize<'de> for Arguments {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Each;
+        impl<'de> Visitor<'de> for Each {
+            type Value = Arguments;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an event's arguments")
+            }
+
+            fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<Arguments, S::Error> {
+                let mut args = Vec::new();
+                while let Some(arg) = seq.next_element()? {
+                    args.push(arg);
+                }
+                Ok(Arguments(args))
+            }
+        }
+        deserializer.deserialize_tuple(usize::MAX, Each)
     }
 }
 
@@ -97,7 +117,10 @@ mod tests {
 
     #[test]
     fn operations_are_read_as_the_ui_sends_them() {
-        let op = |event, args: Value| Operation::decode(event, &arguments(args));
+        let op = |event, args: Value| {
+            let Arguments(args) = serde_json::from_value(args).unwrap();
+            Operation::decode(event, &args)
+        };
         assert_eq!(
             op("join", json!(["/", "lobby", "abc"])),
             Some(Operation {
