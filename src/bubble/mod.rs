@@ -1,6 +1,6 @@
 //! The Bubble protocol on the `/` namespace.
 //!
-//! Every socket gets an [`inbox`]: its events are handled one after the other, in
+//! Every socket gets an [`inbox`](crate::socket::inbox): its events are handled one after the other, in
 //! arrival order, by one task per socket. The first thing that task does, once the socket is
 //! connected, is put a returning person back into their rooms, so no event of theirs can run
 //! before that.

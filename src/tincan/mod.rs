@@ -4,7 +4,7 @@
 //! A socket proves who it is in the connect middleware (a token from `auth.token`, an
 //! `Authorization: Bearer` header, or the query `token=`), which also puts it in the rooms of its
 //! user, groups and conversations (`rooms`) before the client hears it is connected. Its events
-//! then go through the shared [`inbox`], so they take effect in arrival order.
+//! then go through the shared [`inbox`](crate::socket::inbox), so they take effect in arrival order.
 //!
 //! Each event is decoded into [`Fields`], validated, applied through the store, and answered:
 //! the requester gets the success event (with its `requestId`) and an acknowledgement
