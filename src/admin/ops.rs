@@ -145,7 +145,7 @@ mod tests {
         assert_eq!(op("join", json!([5, "room"])), None);
         assert_eq!(op("emit", json!(["/", "room", "ev"])), None);
         assert_eq!(
-            op("_disconnect", json!("/")).map(|o| o.nsp),
+            op("_disconnect", json!(["/"])).map(|o| o.nsp),
             Some("/".into())
         );
     }
