@@ -107,6 +107,58 @@ pub struct Config {
 
     #[command(flatten)]
     pub cluster: ClusterArgs,
+
+    #[command(flatten)]
+    pub admin: AdminArgs,
+}
+
+/// The socket.io Admin UI (`@socket.io/admin-ui`) on the namespace `/admin`, which exists only
+/// when a user and a password hash are both given.
+#[derive(Debug, Clone, Args)]
+pub struct AdminArgs {
+    /// Admin UI: the username to sign in with. Needs `--admin-password-hash`.
+    #[arg(long, env = "BUBBLE_ADMIN_USER", requires = "admin_password_hash")]
+    pub admin_user: Option<String>,
+
+    /// Admin UI: the bcrypt hash of the password (`bubble admin-hash` makes one).
+    /// Needs `--admin-user`.
+    #[arg(
+        long,
+        env = "BUBBLE_ADMIN_PASSWORD_HASH",
+        requires = "admin_user",
+        hide_env_values = true
+    )]
+    pub admin_password_hash: Option<String>,
+
+    /// Admin UI: watch only; joining, leaving and disconnecting sockets are refused.
+    #[arg(
+        long,
+        env = "BUBBLE_ADMIN_READONLY",
+        default_value_t = false,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        action = ArgAction::Set
+    )]
+    pub admin_readonly: bool,
+
+    /// Admin UI: `development` shows every socket, its rooms and its events as they happen;
+    /// `production` only the server's figures.
+    #[arg(
+        long,
+        env = "BUBBLE_ADMIN_MODE",
+        value_enum,
+        default_value_t = AdminMode::Development
+    )]
+    pub admin_mode: AdminMode,
+}
+
+/// What the Admin UI is shown, as `@socket.io/admin-ui` names its modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AdminMode {
+    /// Sockets, rooms and events, as they happen, besides the server's figures.
+    Development,
+    /// The server's figures only (`server_stats`).
+    Production,
 }
 
 /// Several nodes behind one load balancer, sharing one PostgreSQL database.

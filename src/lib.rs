@@ -3,6 +3,7 @@
 //! [`build`] makes the whole application from a [`Config`]; [`serve`] binds it and runs until a
 //! shutdown signal (both in [`startup`]). What every handler shares is the [`AppState`]. The
 //! modules:
+//! - [`admin`]: the socket.io Admin UI's namespace `/admin`, when configured;
 //! - [`auth`]: counsellor accounts' passwords and sign-in checks;
 //! - [`bubble`]: the Bubble protocol on `/` (events, payloads, error codes);
 //! - [`socket`]: what every namespace shares: accepting a socket, its ordered inbox, its
@@ -19,6 +20,7 @@
 //! - [`config`], [`telemetry`], [`clock`]: settings, logging, time.
 use std::sync::Arc;
 
+pub mod admin;
 pub mod auth;
 pub mod bubble;
 pub mod clock;
@@ -57,4 +59,6 @@ pub struct AppState {
     pub push: Arc<push::PushQueue>,
     /// The connections the server accepted, and what each has waiting to be written.
     pub lines: outflow::Lines,
+    /// The Admin UI, when `--admin-user` and `--admin-password-hash` are set.
+    pub admin: Option<Arc<admin::Admin>>,
 }

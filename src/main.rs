@@ -40,6 +40,9 @@ enum Command {
         #[command(flatten)]
         db: DatabaseArgs,
     },
+    /// Print the bcrypt hash of a password read from standard input, for
+    /// `--admin-password-hash`.
+    AdminHash,
 }
 
 /// Passwords are read from standard input, one line, never from the command line (where other
@@ -93,6 +96,11 @@ async fn main() -> anyhow::Result<()> {
                 let _ = writeln!(std::io::stderr(), "error: {e:#}");
                 std::process::exit(1);
             }
+            Ok(())
+        }
+        Some(Command::AdminHash) => {
+            let hash = bubble_server::admin::hash_password(&read_password()?)?;
+            writeln!(std::io::stdout(), "{hash}")?;
             Ok(())
         }
         Some(Command::Backup { file, db }) => {

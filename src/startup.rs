@@ -135,6 +135,7 @@ where
     let sign_in_limits =
         auth::rate_limit::LoginLimits::new(config.auth_login_per_ip, config.auth_login_per_user);
     let lines = outflow::Lines::new(config.max_socket_buffer);
+    let admin = crate::admin::Admin::from_config(&config)?;
     let state = Arc::new(AppState {
         config,
         store,
@@ -145,9 +146,13 @@ where
         tincan: tin_can,
         push: Arc::default(),
         lines,
+        admin,
     });
     let mut inits = bubble::register(&state, &io);
     inits.push(tincan::register(&state, &io));
+    if let Some(admin) = &state.admin {
+        inits.push(crate::admin::register(admin, &io));
+    }
     let router = http::app(&state, layer)?;
     for init in inits {
         init.ready().await?;

@@ -31,7 +31,7 @@ use serde_json::Value;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, Event, SocketRef, TryData};
 use socketioxide::handler::FromMessageParts;
-use socketioxide::socket::Socket;
+use socketioxide::socket::{DisconnectReason, Socket};
 use socketioxide::{ProtocolVersion, TransportType};
 
 use super::sio::{self, Ack, Sock, SockRef};
@@ -237,7 +237,8 @@ pub fn open<A: Adapter>(s: &SocketRef<A>, limit: usize, served: Arc<dyn Served>)
     s.extensions.insert(inbox);
     s.join(sio::own_room(s.id));
     s.on_fallback(async |_: Queued| {});
-    s.on_disconnect(async |s: SocketRef<A>| {
+    s.on_disconnect(async |s: SocketRef<A>, reason: DisconnectReason| {
+        crate::admin::feed::disconnected(&s, reason);
         if let Some(inbox) = s.extensions.get::<Inbox>() {
             inbox.push(&s, Job::Disconnect);
         }
@@ -274,6 +275,10 @@ impl<A: Adapter> FromMessageParts<A> for Queued {
         v: &mut socketioxide_core::Value,
         ack_id: &Option<i64>,
     ) -> Result<Self, Infallible> {
+        let bytes = match v {
+            socketioxide_core::Value::Str(packet, _) => packet.len(),
+            socketioxide_core::Value::Bytes(packet) => packet.len(),
+        };
         let Ok(Event(event)) = Event::from_message_parts(s, v, ack_id) else {
             return Ok(Queued);
         };
@@ -297,6 +302,7 @@ impl<A: Adapter> FromMessageParts<A> for Queued {
         if s.protocol() == ProtocolVersion::V4 && s.transport_type() == TransportType::Polling {
             wire::repair_double_utf8(&mut data);
         }
+        crate::admin::feed::received(s, &event, &data, bytes);
         inbox.push(&socket, Job::Event { event, data, ack });
         Ok(Queued)
     }

@@ -4,7 +4,9 @@
 //! every namespace alike: it runs that before the client hears it is connected, meters what the
 //! socket is sent ([`outflow`]) and opens its ordered [`inbox`], whose [`Served`] then handles
 //! the socket's events one after the other and answers any it cannot handle (too many waiting, a
-//! handler that panicked) as the protocol answers any failure ([`Served::refuse`]).
+//! handler that panicked) as the protocol answers any failure ([`Served::refuse`]). The Admin
+//! UI's feed ([`admin::feed`]) hears sockets connect and leave, join and leave rooms, and what
+//! they send and are sent, from here, [`inbox`] and [`sio`].
 //!
 //! - [`inbox`]: every socket's events handled in order;
 //! - [`sio`]: socket.io as the handlers see it, whichever adapter links the nodes; [`emit`];
@@ -23,7 +25,7 @@ use socketioxide::extract::{SocketRef, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide_core::adapter::DefinedAdapter;
 
-use crate::AppState;
+use crate::{AppState, admin};
 
 pub mod inbox;
 pub mod outflow;
@@ -58,7 +60,13 @@ pub fn register<A: Adapter + DefinedAdapter, P: Protocol>(
     protocol: P,
 ) -> A::InitRes {
     let protocol = Arc::new(protocol);
-    let on_connect = async |s: SocketRef<A>| inbox::hand_over(&s);
+    if let Some(admin) = &app.admin {
+        admin.serves(path);
+    }
+    let on_connect = async |s: SocketRef<A>| {
+        inbox::hand_over(&s);
+        admin::feed::connected(&s);
+    };
     let accept = {
         let app = app.clone();
         move |s: SocketRef<A>, TryData(auth): TryData<Value>| {
@@ -67,6 +75,7 @@ pub fn register<A: Adapter + DefinedAdapter, P: Protocol>(
             async move {
                 let served = protocol.accept(&app, &s, auth.ok()).await?;
                 outflow::attach(&s, &app.lines);
+                admin::feed::attach(app.admin.as_ref().map(|a| &a.feed), &s);
                 inbox::open(&s, app.config.max_queued_events, Arc::new(served));
                 Ok::<(), Refused>(())
             }

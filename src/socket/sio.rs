@@ -6,6 +6,9 @@
 //! adapter from the generic implementations below. Payloads are already serialized
 //! ([`wire::Json`]), so nothing here needs to be generic over them.
 //!
+//! Joins and leaves made here, and what sockets are sent, are told to the Admin UI's feed
+//! ([`feed`]) when one is watching.
+//!
 //! Every socket is in a room named by its own id (see [`inbox::open`](super::inbox::open)), which
 //! is how one socket on any node is addressed.
 use std::sync::Arc;
@@ -20,6 +23,7 @@ use socketioxide::socket::Sid;
 
 use super::outflow::{self, Sent};
 use super::wire::{self, Json};
+use crate::admin::feed;
 
 /// The socket a handler serves, on this node.
 pub trait Sock: Send + Sync {
@@ -38,16 +42,19 @@ impl<A: Adapter> Sock for SocketRef<A> {
     }
 
     fn send(&self, event: &str, payload: &Json) {
+        feed::sent(self, event, payload);
         outflow::deliver(self, event.len() + payload.text_len(), Sent::Event, || {
             socketioxide::socket::Socket::emit(self, event, payload)
         });
     }
 
     fn join_room(&self, room: String) {
+        feed::joined(self, &room);
         socketioxide::socket::Socket::join(self, room);
     }
 
     fn leave_room(&self, room: String) {
+        feed::left(self, &room);
         socketioxide::socket::Socket::leave(self, room);
     }
 
@@ -139,6 +146,11 @@ impl<A: Adapter> Io for SocketIo<A> {
         let Some(op) = select(self, ns, of, Vec::new()) else {
             return;
         };
+        if feed::watched() {
+            for s in op.clone().local().sockets() {
+                rooms.iter().for_each(|room| feed::joined(&s, room));
+            }
+        }
         if !rooms.is_empty()
             && let Err(e) = op.join(rooms).await
         {
@@ -150,10 +162,32 @@ impl<A: Adapter> Io for SocketIo<A> {
         let Some(op) = select(self, ns, of, except) else {
             return;
         };
+        // Which sockets of this node leave which rooms, told once they have.
+        let leaving: Vec<_> = if feed::watched() {
+            op.clone()
+                .local()
+                .sockets()
+                .into_iter()
+                .map(|s| {
+                    let were_in = s.rooms();
+                    (s, were_in)
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         if !rooms.is_empty()
-            && let Err(e) = op.leave(rooms).await
+            && let Err(e) = op.leave(rooms.clone()).await
         {
             tracing::warn!(ns, error = %e, "leaving rooms failed");
+        }
+        for (s, were_in) in leaving {
+            for room in rooms
+                .iter()
+                .filter(|room| were_in.iter().any(|r| r == *room))
+            {
+                feed::left(&s, room);
+            }
         }
     }
 
