@@ -345,7 +345,7 @@ describe('TinCan sign-in limits and token lifetime', { timeout: 60000 }, () => {
   });
 });
 
-describe('TinCan on /tincan', { timeout: 120000 }, () => {
+describe('TinCan on /tincan', { timeout: 300000 }, () => {
   let server;
   before(async () => {
     server = await startServer({
