@@ -16,6 +16,7 @@
 //!   push says, written into the outbox with its message;
 //! - [`http`]: plain HTTP routes, counsellor sign-in among them, and the layers in front of
 //!   them and socket.io (sessions, CORS, the origin check);
+//! - [`ops`]: metrics, readiness and the listener that serves them;
 //! - [`config`], [`telemetry`], [`clock`]: settings, logging, time.
 use std::sync::Arc;
 
@@ -26,6 +27,7 @@ pub mod cluster;
 pub mod config;
 pub mod http;
 pub mod ids;
+pub mod ops;
 pub mod presence;
 pub mod push;
 pub mod push_content;
@@ -57,4 +59,6 @@ pub struct AppState {
     pub push: Arc<push::PushQueue>,
     /// The connections the server accepted, and what each has waiting to be written.
     pub lines: outflow::Lines,
+    /// Readiness and what the metrics read about this process.
+    pub ops: ops::Ops,
 }

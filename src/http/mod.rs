@@ -64,11 +64,12 @@ fn router(state: &Arc<AppState>) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/stats", get(stats).with_state(state.clone()))
+        .route("/ready", get(crate::ops::ready).with_state(state.clone()))
         .merge(auth::routes(state))
         .merge(crate::tincan::routes(state))
 }
 
-/// Liveness for load balancers and tests.
+/// Liveness for load balancers and tests; readiness is `/ready` (see [`crate::ops`]).
 async fn health() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }

@@ -65,9 +65,14 @@ pub fn register<A: Adapter + DefinedAdapter, P: Protocol>(
             let app = app.clone();
             let protocol = protocol.clone();
             async move {
-                let served = protocol.accept(&app, &s, auth.ok()).await?;
+                let served = protocol.accept(&app, &s, auth.ok()).await;
+                if let Err(Refused::Internal(_)) = &served {
+                    crate::ops::record::database_error("connect");
+                }
+                let served = served?;
                 outflow::attach(&s, &app.lines);
                 inbox::open(&s, app.config.max_queued_events, Arc::new(served));
+                crate::ops::record::connected(&s, path);
                 Ok::<(), Refused>(())
             }
         }

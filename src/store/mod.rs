@@ -12,6 +12,7 @@ use crate::config::DatabaseArgs;
 mod accounts;
 pub mod backup;
 mod counsellors;
+mod health;
 mod issues;
 mod messages;
 mod migrate;
@@ -30,6 +31,7 @@ mod tincan_groups;
 mod tincan_messages;
 
 pub use accounts::{SESSION_ACCOUNT_KEY, TOKEN_LIFETIME_MS};
+pub use health::PoolConnections;
 pub use issues::{IssueType, NewIssue, NewReport};
 pub use messages::{Added, NewMessage};
 pub use presence::{Departed, DepartedSocket, SharedPresence};
