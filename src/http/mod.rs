@@ -1,6 +1,7 @@
 //! HTTP routes beside socket.io (which the socket.io layer serves at `/socket.io/`), and the
 //! layers every request goes through: [`app`] puts them together.
 //!
+//! - `GET /health` (liveness), `GET /ready` (readiness, see [`crate::ops`]), `GET /stats`;
 //! - `auth`: counsellor sign-in, `me` and sign-out, over the session cookie or an API token;
 //! - TinCan accounts (`/tincan/register`, `/tincan/login`, `/tincan/logout`) live with their
 //!   protocol in [`crate::tincan`];

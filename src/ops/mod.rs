@@ -73,7 +73,7 @@ impl Ops {
 
 /// Why this node is not ready, or `Ok`: shutdown has not begun, the message writer runs, this
 /// node's heartbeat is fresh (when linked to others) and the database answers a `SELECT 1`
-/// within [`PING_TIMEOUT`].
+/// within 2 seconds.
 pub async fn readiness(state: &AppState) -> Result<(), &'static str> {
     if state.ops.stopping.load(Ordering::Relaxed) {
         return Err("shutting down");

@@ -12,6 +12,9 @@
 //! that finds the inbox idle and ends when the inbox is empty, so an idle socket holds no task
 //! of its own, only its inbox and what its namespace keeps about it.
 //!
+//! Every event is counted on its way in and out ([`crate::ops::record`]): received, its handling
+//! time, and its answer's outcome.
+//!
 //! A job that panics is logged and ends there; the socket's later jobs are handled as usual. An
 //! event whose handler panicked before answering is answered by [`Served::refuse`] (the
 //! protocol's `internal_error`), so its client is not left waiting.

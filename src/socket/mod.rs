@@ -2,9 +2,10 @@
 //!
 //! A protocol ([`Protocol`]) says who a connecting socket is; [`register`] does the rest for
 //! every namespace alike: it runs that before the client hears it is connected, meters what the
-//! socket is sent ([`outflow`]) and opens its ordered [`inbox`], whose [`Served`] then handles
-//! the socket's events one after the other and answers any it cannot handle (too many waiting, a
-//! handler that panicked) as the protocol answers any failure ([`Served::refuse`]).
+//! socket is sent ([`outflow`]), counts the connection ([`crate::ops::record`]) and opens its
+//! ordered [`inbox`], whose [`Served`] then handles the socket's events one after the other and
+//! answers any it cannot handle (too many waiting, a handler that panicked) as the protocol
+//! answers any failure ([`Served::refuse`]).
 //!
 //! - [`inbox`]: every socket's events handled in order;
 //! - [`sio`]: socket.io as the handlers see it, whichever adapter links the nodes; [`emit`];
