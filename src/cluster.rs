@@ -24,6 +24,8 @@ pub trait Membership: Send + Sync + 'static {
     /// A node's presence was removed (a dead one's, or this node's on leaving): the rooms it was
     /// in should hear its sockets go.
     fn departed(&self, departed: Departed) -> impl Future<Output = ()> + Send;
+    /// This node recorded itself alive.
+    fn alive(&self) {}
 }
 
 /// Runs until `stop` turns true, then takes this node out of the shared presence.
@@ -43,7 +45,7 @@ pub async fn run(
             _ = stop.changed() => break,
         }
         match shared.heartbeat().await {
-            Ok(true) => {}
+            Ok(true) => membership.alive(),
             Ok(false) => {
                 tracing::warn!(
                     node = shared.node(),

@@ -102,6 +102,11 @@ pub struct Config {
     )]
     pub shutdown_timeout: Duration,
 
+    /// Serve metrics (Prometheus text format, `GET /metrics`) and readiness (`GET /ready`) on
+    /// this address, e.g. `127.0.0.1:9464`; never on the public one. Off when not given.
+    #[arg(long, env = "BUBBLE_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+
     #[command(flatten)]
     pub push: PushArgs,
 

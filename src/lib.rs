@@ -17,6 +17,7 @@
 //!   push says, written into the outbox with its message;
 //! - [`http`]: plain HTTP routes, counsellor sign-in among them, and the layers in front of
 //!   them and socket.io (sessions, CORS, the origin check);
+//! - [`ops`]: metrics, readiness and the listener that serves them;
 //! - [`config`], [`telemetry`], [`clock`]: settings, logging, time.
 use std::sync::Arc;
 
@@ -28,6 +29,7 @@ pub mod cluster;
 pub mod config;
 pub mod http;
 pub mod ids;
+pub mod ops;
 pub mod presence;
 pub mod push;
 pub mod push_content;
@@ -61,4 +63,6 @@ pub struct AppState {
     pub lines: outflow::Lines,
     /// The Admin UI, when `--admin-user` and `--admin-password-hash` are set.
     pub admin: Option<Arc<admin::Admin>>,
+    /// Readiness and what the metrics read about this process.
+    pub ops: ops::Ops,
 }

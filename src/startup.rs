@@ -4,8 +4,9 @@
 //! (this node's own, or shared with the cluster it joins), socket.io over the adapter that links
 //! the nodes (none, Redis or PostgreSQL: one generic path), the protocols' namespaces and
 //! the HTTP side ([`http::app`]). [`serve`] binds it, runs the background tasks beside it (the
-//! sweeps of expired sessions and tokens, the push worker, the cluster's liveness) and, on SIGINT
-//! or SIGTERM, shuts it all down within `--shutdown-timeout`.
+//! sweeps of expired sessions and tokens, the push worker, the cluster's liveness, the metrics
+//! listener) and, on SIGINT or SIGTERM, shuts it all down within `--shutdown-timeout`, in the
+//! order [`serve`] gives.
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,7 +27,7 @@ use tokio::task::JoinHandle;
 
 use crate::presence::Presence;
 use crate::store::{Departed, Store};
-use crate::{AppState, Config, auth, bubble, cluster, http, outflow, push, tincan};
+use crate::{AppState, Config, auth, bubble, cluster, http, ops, outflow, push, tincan};
 
 /// Outgoing packets a socket may have waiting before emits to it fail.
 const SOCKET_BUFFER_PACKETS: usize = 1024;
@@ -147,6 +148,7 @@ where
         push: Arc::default(),
         lines,
         admin,
+        ops: ops::Ops::default(),
     });
     let mut inits = bubble::register(&state, &io);
     inits.push(tincan::register(&state, &io));
@@ -286,6 +288,10 @@ impl cluster::Membership for Rooms {
     async fn departed(&self, departed: Departed) {
         bubble::announce_departures(&self.0, departed).await;
     }
+
+    fn alive(&self) {
+        self.0.ops.heartbeat();
+    }
 }
 
 /// How [`serve`] ended.
@@ -298,14 +304,22 @@ pub enum Stopped {
     CutShort,
 }
 
-/// Serves until SIGINT or SIGTERM. Prints `listening on ADDR` on standard output once bound.
+/// Serves until SIGINT or SIGTERM. Prints `listening on ADDR` on standard output once bound,
+/// after `metrics on ADDR` when `--metrics-addr` serves metrics and readiness (see [`ops`]).
 ///
-/// Shutdown leaves the cluster, closes the sockets, waits for open HTTP connections to end and
-/// lets the push worker settle what it is sending, all within `--shutdown-timeout` of the
-/// signal, whatever the peers, clients or databases do: past it, [`Stopped::CutShort`].
+/// Shutdown, in order: `/ready` answers 503 and the public port stops accepting connections; this
+/// node leaves the cluster; the events being handled finish and the message writer commits what
+/// it was handed; the push worker settles the pushes it is sending; then the sockets are closed
+/// (their clients reconnect, to another node behind the load balancer) and open HTTP connections
+/// end. All within `--shutdown-timeout` of the signal, whatever the peers, clients or databases
+/// do: past it, [`Stopped::CutShort`]. The metrics listener answers until the end.
 pub async fn serve(config: Config) -> anyhow::Result<Stopped> {
     let addr = config.addr;
     let shutdown_timeout = config.shutdown_timeout;
+    let metrics = match config.metrics_addr {
+        Some(addr) => Some((ops::install()?, tokio::net::TcpListener::bind(addr).await?)),
+        None => None,
+    };
     let app = build(config).await?;
     let worker = push_worker(&app.state)?;
     let listener = app
@@ -315,6 +329,15 @@ pub async fn serve(config: Config) -> anyhow::Result<Stopped> {
     // Caught from before the address is announced, so that whoever starts this process may stop
     // it gracefully as soon as it is listening.
     let signalled = shutdown_signal()?;
+    let operating = match metrics {
+        Some((handle, metrics)) => {
+            let _ = writeln!(std::io::stdout(), "metrics on {}", metrics.local_addr()?);
+            tracing::info!(addr = %metrics.local_addr()?, "serving metrics");
+            let routes = ops::routes(&app.state, handle);
+            Some(tokio::spawn(axum::serve(metrics, routes).into_future()))
+        }
+        None => None,
+    };
     // Standard output may be a pipe nobody reads any more: the line is for whoever is there.
     let _ = writeln!(std::io::stdout(), "listening on {}", listener.local_addr()?);
     tracing::info!(addr = %listener.local_addr()?, "serving");
@@ -333,52 +356,81 @@ pub async fn serve(config: Config) -> anyhow::Result<Stopped> {
             tracing::debug!(error = %e, "TCP_NODELAY not set");
         }
     });
-    // What shutdown is waiting for; empty until it begins.
-    let (waiting_for, mut stage) = watch::channel("");
+    let (stop_accepting, mut accepting) = watch::channel(false);
     let served = axum::serve(listener, router)
         .with_graceful_shutdown(async move {
-            signalled.await;
-            tracing::info!("shutting down");
-            // Leave the cluster first, while the adapter still links the nodes: the rooms of
-            // this node's sockets hear them go.
-            waiting_for.send_replace("leaving the cluster");
-            liveness.leave().await;
-            waiting_for.send_replace("closing the sockets");
-            io.close().await;
-            waiting_for.send_replace("open HTTP connections to end");
+            let _ = accepting.wait_for(|stop| *stop).await;
         })
         .into_future();
     let mut served = std::pin::pin!(served);
-    let began = tokio::select! {
+    tokio::select! {
         served = &mut served => {
             served?;
-            None
+            return Ok(Stopped::Drained);
         }
-        _ = stage.wait_for(|stage| !stage.is_empty()) => Some(tokio::time::Instant::now()),
+        () = signalled => {}
+    }
+    let deadline = tokio::time::Instant::now() + shutdown_timeout;
+    tracing::info!("shutting down");
+    app.state.ops.stopping();
+    let _ = stop_accepting.send(true);
+    // What shutdown is waiting for.
+    let (waiting_for, stage) = watch::channel("leaving the cluster");
+    // Settling what is in flight may take half the time: the sockets are closed all the same.
+    let settle_by = deadline - shutdown_timeout / 2;
+    let state = app.state.clone();
+    let drain = async move {
+        // Leave the cluster first, while the adapter still links the nodes: the rooms of this
+        // node's sockets hear them go.
+        liveness.leave().await;
+        waiting_for.send_replace("the events being handled and the message writer");
+        let _ = tokio::time::timeout_at(settle_by, settled(&state)).await;
+        waiting_for.send_replace("the pushes in flight");
+        let pushed = pushing.stop(settle_by).await;
+        if !pushed {
+            tracing::warn!(
+                timeout = ?shutdown_timeout,
+                "shutdown cut short: push worker still sending; its pushes go out after the restart"
+            );
+        }
+        waiting_for.send_replace("closing the sockets");
+        io.close().await;
+        waiting_for.send_replace("open HTTP connections to end");
+        pushed
     };
-    let deadline = began.unwrap_or_else(tokio::time::Instant::now) + shutdown_timeout;
-    if began.is_some() {
-        match tokio::time::timeout_at(deadline, &mut served).await {
-            Ok(served) => served?,
-            Err(_) => {
-                tracing::warn!(
-                    timeout = ?shutdown_timeout,
-                    waiting_for = *stage.borrow(),
-                    "shutdown cut short: exiting without waiting any longer"
-                );
-                return Ok(Stopped::CutShort);
-            }
+    let stopped = tokio::time::timeout_at(deadline, async {
+        let (pushed, served) = tokio::join!(drain, &mut served);
+        served.map(|()| pushed)
+    })
+    .await;
+    sweeper.abort();
+    if let Some(operating) = operating {
+        operating.abort();
+    }
+    match stopped {
+        Ok(Ok(true)) => Ok(Stopped::Drained),
+        Ok(Ok(false)) => Ok(Stopped::CutShort),
+        Ok(Err(e)) => Err(e.into()),
+        Err(_) => {
+            tracing::warn!(
+                timeout = ?shutdown_timeout,
+                waiting_for = *stage.borrow(),
+                "shutdown cut short: exiting without waiting any longer"
+            );
+            Ok(Stopped::CutShort)
         }
     }
-    sweeper.abort();
-    if !pushing.stop(deadline).await {
-        tracing::warn!(
-            timeout = ?shutdown_timeout,
-            "shutdown cut short: push worker still sending; its pushes go out after the restart"
-        );
-        return Ok(Stopped::CutShort);
+}
+
+/// Resolves once no event is being handled and the message writer has nothing waiting.
+async fn settled(state: &AppState) {
+    let mut every = tokio::time::interval(Duration::from_millis(10));
+    loop {
+        every.tick().await;
+        if ops::record::in_flight() == 0 && state.store.writer_queue_depth().unwrap_or(0) == 0 {
+            return;
+        }
     }
-    Ok(Stopped::Drained)
 }
 
 /// SIGINT and SIGTERM, caught from this call on (until then they end the process at once); the

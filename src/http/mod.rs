@@ -1,6 +1,7 @@
 //! HTTP routes beside socket.io (which the socket.io layer serves at `/socket.io/`), and the
 //! layers every request goes through: [`app`] puts them together.
 //!
+//! - `GET /health` (liveness), `GET /ready` (readiness, see [`crate::ops`]), `GET /stats`;
 //! - `auth`: counsellor sign-in, `me` and sign-out, over the session cookie or an API token;
 //! - TinCan accounts (`/tincan/register`, `/tincan/login`, `/tincan/logout`) live with their
 //!   protocol in [`crate::tincan`];
@@ -64,11 +65,12 @@ fn router(state: &Arc<AppState>) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/stats", get(stats).with_state(state.clone()))
+        .route("/ready", get(crate::ops::ready).with_state(state.clone()))
         .merge(auth::routes(state))
         .merge(crate::tincan::routes(state))
 }
 
-/// Liveness for load balancers and tests.
+/// Liveness for load balancers and tests; readiness is `/ready` (see [`crate::ops`]).
 async fn health() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }

@@ -43,6 +43,14 @@ impl Platform {
             Self::Fcm
         }
     }
+
+    /// The name stored and counted.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Fcm => "fcm",
+            Self::Apns => "apns",
+        }
+    }
 }
 
 /// One notification for one device, as a sender sees it.

@@ -18,7 +18,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::backoff::Backoff;
-use super::{Push, PushMetrics, PushQueue, SendOutcome, Senders};
+use super::{Platform, Push, PushMetrics, PushQueue, SendOutcome, Senders};
 use crate::clock::now_ms;
 use crate::store::Store;
 
@@ -175,10 +175,13 @@ impl Worker {
     async fn settle(&self, row: &push_outbox::Model, outcome: SendOutcome) -> Result<(), DbErr> {
         let now = now_ms();
         let m = self.metrics();
+        let provider = Platform::from_stored(&row.platform).name();
+        let counted = |result| crate::ops::record::push(provider, result);
         match outcome {
             SendOutcome::Sent => {
                 self.store.push().sent(row, now).await?;
                 PushMetrics::add(&m.sent, 1);
+                counted("sent");
             }
             SendOutcome::Retry { after } => {
                 let failures = u32::try_from(row.attempts).unwrap_or(0).saturating_add(1);
@@ -197,12 +200,14 @@ impl Worker {
                     );
                     self.store.push().failed(row, now, &reason).await?;
                     PushMetrics::add(&m.failed, 1);
+                    counted("failed");
                 } else {
                     self.store
                         .push()
                         .retry_at(row, at, now, Some("transient failure"))
                         .await?;
                     PushMetrics::add(&m.retried, 1);
+                    counted("retried");
                 }
             }
             SendOutcome::InvalidToken => {
@@ -212,8 +217,10 @@ impl Worker {
                 );
                 if self.store.push().token_invalid(&row.token, now).await? {
                     PushMetrics::add(&m.pruned, 1);
+                    counted("pruned");
                 }
                 PushMetrics::add(&m.failed, 1);
+                counted("failed");
             }
             SendOutcome::Failed(reason) => {
                 tracing::warn!(
@@ -224,6 +231,7 @@ impl Worker {
                 );
                 self.store.push().failed(row, now, &reason).await?;
                 PushMetrics::add(&m.failed, 1);
+                counted("failed");
             }
         }
         Ok(())

@@ -12,6 +12,9 @@
 //! that finds the inbox idle and ends when the inbox is empty, so an idle socket holds no task
 //! of its own, only its inbox and what its namespace keeps about it.
 //!
+//! Every event is counted on its way in and out ([`crate::ops::record`]): received, its handling
+//! time, and its answer's outcome.
+//!
 //! A job that panics is logged and ends there; the socket's later jobs are handled as usual. An
 //! event whose handler panicked before answering is answered by [`Served::refuse`] (the
 //! protocol's `internal_error`), so its client is not left waiting.
@@ -185,6 +188,7 @@ impl Inbox {
                 let theirs = held.clone();
                 let ack = Ack::from_fn(move |payload| {
                     if let Some(ack) = take(&theirs) {
+                        crate::ops::record::answered(payload);
                         ack.send(payload);
                     }
                 });
@@ -193,9 +197,16 @@ impl Inbox {
             }
             job => (job, None),
         };
+        if unanswered.is_some() {
+            crate::ops::record::handling();
+        }
+        let began = std::time::Instant::now();
         let handled = AssertUnwindSafe(self.0.served.handle(socket.clone(), job))
             .catch_unwind()
             .await;
+        if let Some((event, _)) = &unanswered {
+            crate::ops::record::handled(event, began.elapsed());
+        }
         let Err(panic) = handled else {
             return;
         };
@@ -206,6 +217,7 @@ impl Inbox {
         };
         tracing::error!(sid = %socket.id(), event, panic, "request failed: its handler panicked");
         if let Some(ack) = take(&held) {
+            crate::ops::record::answer("internal_error");
             self.0
                 .served
                 .refuse(&**socket, &event, Refusal::Panicked, ack);
@@ -239,6 +251,7 @@ pub fn open<A: Adapter>(s: &SocketRef<A>, limit: usize, served: Arc<dyn Served>)
     s.on_fallback(async |_: Queued| {});
     s.on_disconnect(async |s: SocketRef<A>, reason: DisconnectReason| {
         crate::admin::feed::disconnected(&s, reason);
+        crate::ops::record::disconnected(&s);
         if let Some(inbox) = s.extensions.get::<Inbox>() {
             inbox.push(&s, Job::Disconnect);
         }
@@ -285,10 +298,12 @@ impl<A: Adapter> FromMessageParts<A> for Queued {
         let Some(inbox) = s.extensions.get::<Inbox>() else {
             return Ok(Queued);
         };
+        crate::ops::record::received(&event);
         let Ok(ack) = AckSender::from_message_parts(s, v, ack_id);
         let socket = SocketRef::from(s.clone());
         let ack = Ack::new(socket.clone(), ack, *ack_id);
         if inbox.lock().events >= inbox.0.limit {
+            crate::ops::record::rate_limited();
             let why = Refusal::Overloaded;
             inbox.0.served.refuse(&socket, &event, why, ack);
             return Ok(Queued);

@@ -2,11 +2,12 @@
 //!
 //! A protocol ([`Protocol`]) says who a connecting socket is; [`register`] does the rest for
 //! every namespace alike: it runs that before the client hears it is connected, meters what the
-//! socket is sent ([`outflow`]) and opens its ordered [`inbox`], whose [`Served`] then handles
-//! the socket's events one after the other and answers any it cannot handle (too many waiting, a
-//! handler that panicked) as the protocol answers any failure ([`Served::refuse`]). The Admin
-//! UI's feed ([`admin::feed`]) hears sockets connect and leave, join and leave rooms, and what
-//! they send and are sent, from here, [`inbox`] and [`sio`].
+//! socket is sent ([`outflow`]), counts the connection ([`crate::ops::record`]) and opens its
+//! ordered [`inbox`], whose [`Served`] then handles the socket's events one after the other and
+//! answers any it cannot handle (too many waiting, a handler that panicked) as the protocol
+//! answers any failure ([`Served::refuse`]). The Admin UI's feed ([`admin::feed`]) hears sockets
+//! connect and leave, join and leave rooms, and what they send and are sent, from here,
+//! [`inbox`] and [`sio`].
 //!
 //! - [`inbox`]: every socket's events handled in order;
 //! - [`sio`]: socket.io as the handlers see it, whichever adapter links the nodes; [`emit`];
@@ -73,10 +74,15 @@ pub fn register<A: Adapter + DefinedAdapter, P: Protocol>(
             let app = app.clone();
             let protocol = protocol.clone();
             async move {
-                let served = protocol.accept(&app, &s, auth.ok()).await?;
+                let served = protocol.accept(&app, &s, auth.ok()).await;
+                if let Err(Refused::Internal(_)) = &served {
+                    crate::ops::record::database_error("connect");
+                }
+                let served = served?;
                 outflow::attach(&s, &app.lines);
                 admin::feed::attach(app.admin.as_ref().map(|a| &a.feed), &s);
                 inbox::open(&s, app.config.max_queued_events, Arc::new(served));
+                crate::ops::record::connected(&s, path);
                 Ok::<(), Refused>(())
             }
         }

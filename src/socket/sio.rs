@@ -138,6 +138,7 @@ impl<A: Adapter> Io for SocketIo<A> {
         }
         let elsewhere = op.except(here.iter().map(|s| own_room(s.id)).collect::<Vec<_>>());
         if let Err(e) = elsewhere.emit(event, payload).await {
+            crate::ops::record::adapter_error("broadcast");
             tracing::warn!(ns, event, error = %e, "broadcast failed");
         }
     }
@@ -154,6 +155,7 @@ impl<A: Adapter> Io for SocketIo<A> {
         if !rooms.is_empty()
             && let Err(e) = op.join(rooms).await
         {
+            crate::ops::record::adapter_error("join");
             tracing::warn!(ns, error = %e, "joining rooms failed");
         }
     }
@@ -179,6 +181,7 @@ impl<A: Adapter> Io for SocketIo<A> {
         if !rooms.is_empty()
             && let Err(e) = op.leave(rooms.clone()).await
         {
+            crate::ops::record::adapter_error("leave");
             tracing::warn!(ns, error = %e, "leaving rooms failed");
         }
         for (s, were_in) in leaving {
@@ -196,6 +199,7 @@ impl<A: Adapter> Io for SocketIo<A> {
             return;
         };
         if let Err(e) = op.disconnect().await {
+            crate::ops::record::adapter_error("disconnect");
             tracing::warn!(ns, error = %e, "disconnecting sockets failed");
         }
     }

@@ -17,6 +17,7 @@ use crate::config::DatabaseArgs;
 mod accounts;
 pub mod backup;
 mod counsellors;
+mod health;
 mod issues;
 mod messages;
 mod migrate;
@@ -34,6 +35,7 @@ mod tokens;
 
 pub use accounts::{Accounts, SESSION_ACCOUNT_KEY, TOKEN_LIFETIME_MS};
 pub use counsellors::Counsellors;
+pub use health::PoolConnections;
 pub use issues::{IssueType, Issues, NewIssue, NewReport};
 pub use messages::{Added, Messages, NewMessage};
 pub use people::People;

@@ -100,6 +100,8 @@ class TestServer {
     this.proc = null;
     this.port = null;
     this.url = null;
+    /** The metrics listener's base URL, when started with `--metrics-addr`. */
+    this.metricsUrl = null;
     this.stderr = '';
     this.crashed = false;
     this.starts = 0;
@@ -134,6 +136,9 @@ class TestServer {
     const lines = createInterface({ input: proc.stdout });
     const ready = new Promise((res, rej) => {
       lines.on('line', (line) => {
+        // `--metrics-addr` announces its listener first.
+        const metrics = /^metrics on (127\.0\.0\.1:\d+)$/.exec(line.trim());
+        if (metrics) this.metricsUrl = `http://${metrics[1]}`;
         const m = /^listening on 127\.0\.0\.1:(\d+)$/.exec(line.trim());
         if (m) res(Number(m[1]));
       });

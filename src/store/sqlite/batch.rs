@@ -55,6 +55,7 @@ pub(super) fn write(connection: &mut Connection, cache: &RecentCache, batch: &mu
             }
         }
         Err(e) => {
+            crate::ops::record::database_error("batch");
             tracing::warn!(
                 error = %e,
                 messages = batch.len(),

@@ -177,6 +177,16 @@ impl Writer {
 }
 
 impl Writer {
+    /// Whether the writer still takes jobs (its thread has not ended).
+    pub(in crate::store) fn running(&self) -> bool {
+        !self.queue.is_closed()
+    }
+
+    /// Jobs waiting for the writer.
+    pub(in crate::store) fn waiting(&self) -> usize {
+        self.queue.max_capacity() - self.queue.capacity()
+    }
+
     /// Reads rooms into the cache when the writer gets to it, without waiting for it; nothing is
     /// read when the queue is full (the rooms are then read when first asked for).
     pub(in crate::store) fn read_later(&self, room_ids: Vec<String>) {
@@ -206,7 +216,7 @@ async fn run(
                 Job::Add(request) => batch.push(request),
                 Job::Read { room_ids, answer } => {
                     // The messages asked for before are stored first.
-                    batch::write(&mut connection, cache, &mut batch);
+                    write(&mut connection, cache, &mut batch);
                     let ids: Vec<&str> = room_ids.iter().map(String::as_str).collect();
                     let read = recent::read(&db, &ids).await;
                     if let Ok(found) = &read {
@@ -218,7 +228,18 @@ async fn run(
                 }
             }
         }
-        batch::write(&mut connection, cache, &mut batch);
+        write(&mut connection, cache, &mut batch);
         committed.notify();
     }
+}
+
+/// [`batch::write`], its size and time recorded.
+fn write(connection: &mut Connection, cache: &RecentCache, requests: &mut Vec<Request>) {
+    if requests.is_empty() {
+        return;
+    }
+    let messages = requests.len();
+    let began = std::time::Instant::now();
+    batch::write(connection, cache, requests);
+    crate::ops::record::batch_committed(messages, began.elapsed());
 }
