@@ -1,25 +1,23 @@
 //! What a person says about themselves: their name and their device's push token.
 use serde_json::json;
 
-use super::{BubbleError, Ctx, Outcome, Payload, Reply};
+use super::request::{NoFields, RegisterPush, SetUserName};
+use super::{Ctx, Outcome, Reply};
 
-const MAX_NAME_CHARS: usize = 100;
-const MAX_PUSH_TOKEN_CHARS: usize = 4096;
+/// `my_id`: the person's bubbleId, as sent on connecting.
+pub async fn my_id(ctx: &Ctx, _: NoFields) -> Outcome {
+    Ok(Some(Reply::new("my_id", &*ctx.bubble_id)))
+}
 
-pub async fn set_user_name(ctx: &Ctx, p: Payload) -> Outcome {
-    let name = p.text(
-        "newName",
-        MAX_NAME_CHARS,
-        BubbleError::NoName,
-        BubbleError::InvalidNewName,
-    )?;
+pub async fn set_user_name(ctx: &Ctx, r: SetUserName) -> Outcome {
+    let name = r.new_name?;
     ctx.app
         .store
         .people()
-        .set_name(&ctx.bubble_id, name)
+        .set_name(&ctx.bubble_id, &name)
         .await?;
     if let Ok(mut known) = ctx.name.lock() {
-        *known = Some(name.to_owned());
+        *known = Some(name.clone());
     }
     let payload = json!({
         "userId": ctx.sid.to_string(),
@@ -31,25 +29,13 @@ pub async fn set_user_name(ctx: &Ctx, p: Payload) -> Outcome {
     Ok(None)
 }
 
-pub async fn register_push(ctx: &Ctx, p: Payload) -> Outcome {
-    let token = p.text(
-        "pushToken",
-        MAX_PUSH_TOKEN_CHARS,
-        BubbleError::InvalidPushToken,
-        BubbleError::InvalidPushToken,
-    )?;
-    let platform = match p.get("platform") {
-        None => "fcm",
-        Some(value) => match value.as_str().map(str::to_ascii_lowercase).as_deref() {
-            Some("fcm" | "android") => "fcm",
-            Some("apns" | "ios") => "apns",
-            _ => return Err(BubbleError::InvalidPlatform),
-        },
-    };
+pub async fn register_push(ctx: &Ctx, r: RegisterPush) -> Outcome {
+    let token = r.push_token?;
+    let platform = r.platform?;
     ctx.app
         .store
         .push()
-        .register_token(token, &ctx.bubble_id, platform)
+        .register_token(&token, &ctx.bubble_id, platform.as_str())
         .await?;
     Ok(Some(Reply::new("register_push", json!({}))))
 }
