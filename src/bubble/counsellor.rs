@@ -1,14 +1,42 @@
 //! Counsellors on `/` (the old apps' way), matching, issues and reports.
-use serde_json::json;
+use serde::Serialize;
 
 use super::kinds::RoomType;
 use super::request::{CounsellorOnline, Field, ListIssues, NoFields, ReportUser, ResolveIssue};
-use super::views::{IssueView, RoomDetail};
+use super::views::{Empty, IssueView, RoomDetail};
 use super::{BubbleError, Ctx, Outcome, Reply};
 use crate::socket::sio;
 use crate::store::{IssueType, NewIssue, NewReport, NewRoom};
 
 const COUNSELLOR_ROOM_NAME: &str = "Chat with counsellor";
+
+/// `{ reason, reportedUserId, roomId }`: what the others in the room hear of a report.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Reported<'a> {
+    reason: &'a str,
+    reported_user_id: &'a str,
+    room_id: &'a str,
+}
+
+/// `{ counsellorId, counsellorName }`: who the person was matched with, added to their room.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Matched<'a> {
+    counsellor_id: &'a str,
+    counsellor_name: &'a str,
+}
+
+/// `{ bubbleId, counsellorId, counsellorName, userId }`: the counsellor's copy of the match,
+/// which also says who asked.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MatchedUser<'a> {
+    bubble_id: &'a str,
+    counsellor_id: &'a str,
+    counsellor_name: &'a str,
+    user_id: String,
+}
 
 pub async fn report_user(ctx: &Ctx, r: ReportUser) -> Outcome {
     let room = ctx.room(&r.room_id?).await?;
@@ -27,7 +55,11 @@ pub async fn report_user(ctx: &Ctx, r: ReportUser) -> Outcome {
         reason: reason.clone(),
     };
     ctx.app.store.issues().add_report(report).await?;
-    let payload = json!({ "roomId": room.id, "reportedUserId": reported, "reason": reason });
+    let payload = Reported {
+        reason: &reason,
+        reported_user_id: &reported,
+        room_id: &room.id,
+    };
     ctx.to_others(&room.id, "report_user", &payload).await;
     Ok(None)
 }
@@ -88,15 +120,17 @@ pub async fn find_counsellor(ctx: &Ctx, _: NoFields) -> Outcome {
         }
     }
     let here = presence.snapshot(&room.id).await?;
-    let detail = RoomDetail::new(&room, &[], &here).with([
-        ("counsellorId", json!(claim.counsellor_id)),
-        ("counsellorName", json!(claim.name)),
-    ]);
+    let detail = RoomDetail::new(&room, &[], &here).with(Matched {
+        counsellor_id: &claim.counsellor_id,
+        counsellor_name: &claim.name,
+    });
     let reply = Reply::new("find_counsellor", &detail);
-    let to_counsellor = detail.with([
-        ("userId", json!(ctx.sid.to_string())),
-        ("bubbleId", json!(&*ctx.bubble_id)),
-    ]);
+    let to_counsellor = detail.with(MatchedUser {
+        bubble_id: &ctx.bubble_id,
+        counsellor_id: &claim.counsellor_id,
+        counsellor_name: &claim.name,
+        user_id: ctx.sid.to_string(),
+    });
     ctx.emit_to(claim.conn, "find_counsellor", &to_counsellor)
         .await;
     Ok(Some(reply))
@@ -135,7 +169,7 @@ pub async fn counsellor_online(ctx: &Ctx, r: CounsellorOnline) -> Outcome {
         let listed: Vec<IssueView> = issues.iter().map(IssueView::from).collect();
         sio::emit(&*ctx.socket, "list_issues", &listed);
     }
-    Ok(Some(Reply::new("counsellor_online", json!({}))))
+    Ok(Some(Reply::new("counsellor_online", Empty {})))
 }
 
 /// The counsellor an old app names on `/`: id, then name, each the first of its pair that is
@@ -153,7 +187,7 @@ fn legacy_counsellor(ctx: &Ctx, r: CounsellorOnline) -> Result<(String, String),
 /// Stops being matched; rooms already open stay.
 pub async fn counsellor_offline(ctx: &Ctx, _: NoFields) -> Outcome {
     ctx.app.presence.counsellor_offline(ctx.conn).await?;
-    Ok(Some(Reply::new("counsellor_offline", json!({}))))
+    Ok(Some(Reply::new("counsellor_offline", Empty {})))
 }
 
 /// The issues a counsellor sees. On `/counsellor` the counsellor is the signed-in one; on `/` the

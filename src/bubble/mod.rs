@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use entity::room;
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
@@ -34,7 +34,7 @@ use crate::ids::{BubbleId, Conn, Ns};
 use crate::socket::payload::Object;
 use crate::socket::wire::{self, Json};
 use crate::socket::{
-    self, Ack, Handled, Job, Protocol, Refusal, Refused, Served, Sock, SockRef, sio,
+    self, Ack, Handled, Job, Protocol, Refusal, Refused, Served, Sock, SockRef, WireError, sio,
 };
 
 mod counsellor;
@@ -128,11 +128,17 @@ fn bubble_token(value: &str) -> Option<Uuid> {
     Uuid::try_parse(value).ok()
 }
 
+/// `{ error: { code, message } }`: the acknowledgement of a failed request.
+#[derive(Serialize)]
+struct Failed<'a> {
+    error: &'a WireError,
+}
+
 /// Answers a request with a failure: `bubble_error` and the acknowledgement.
 fn refuse(s: &dyn Sock, error: &BubbleError, ack: Ack) {
     let error = error.wire();
     socket::emit(s, "bubble_error", &error);
-    ack.send(&wire::json(&json!({ "error": error })));
+    ack.send(&wire::json(&Failed { error: &error }));
 }
 
 /// What `/` and `/counsellor` keep about a connected socket, for as long as it is connected.
@@ -320,7 +326,7 @@ async fn handle(ctx: &Ctx, event: &str, fields: Object, ack: Ack) {
             ack.send(&reply.payload);
         }
         Ok(None) => {
-            ack.send(&wire::json(&json!({})));
+            ack.send(&wire::json(&views::Empty {}));
         }
         Err(error) => {
             let (sid, ns, code) = (&ctx.sid, ctx.conn.ns.path(), error.code());

@@ -1,8 +1,18 @@
 //! What a person says about themselves: their name and their device's push token.
-use serde_json::json;
+use serde::Serialize;
 
 use super::request::{NoFields, RegisterPush, SetUserName};
+use super::views::Empty;
 use super::{Ctx, Outcome, Reply};
+
+/// `{ bubbleId, newName, userId }`: what the others in the person's rooms hear of a new name.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Renamed<'a> {
+    bubble_id: &'a str,
+    new_name: &'a str,
+    user_id: String,
+}
 
 /// `my_id`: the person's bubbleId, as sent on connecting.
 pub async fn my_id(ctx: &Ctx, _: NoFields) -> Outcome {
@@ -19,11 +29,11 @@ pub async fn set_user_name(ctx: &Ctx, r: SetUserName) -> Outcome {
     if let Ok(mut known) = ctx.name.lock() {
         *known = Some(name.clone());
     }
-    let payload = json!({
-        "userId": ctx.sid.to_string(),
-        "newName": name,
-        "bubbleId": &*ctx.bubble_id,
-    });
+    let payload = Renamed {
+        bubble_id: &ctx.bubble_id,
+        new_name: &name,
+        user_id: ctx.sid.to_string(),
+    };
     let rooms = ctx.app.presence.rooms_of(ctx.conn).await?;
     ctx.to_others_in(rooms, "set_user_name", &payload).await;
     Ok(None)
@@ -37,5 +47,5 @@ pub async fn register_push(ctx: &Ctx, r: RegisterPush) -> Outcome {
         .push()
         .register_token(&token, &ctx.bubble_id, platform.as_str())
         .await?;
-    Ok(Some(Reply::new("register_push", json!({}))))
+    Ok(Some(Reply::new("register_push", Empty {})))
 }

@@ -1,6 +1,5 @@
 //! Room events: create, join, exit, list, view, typing, and a socket's arrival and departure.
 use serde::Serialize;
-use serde_json::json;
 use socketioxide::socket::Sid;
 
 use super::kinds::RoomType;
@@ -41,9 +40,29 @@ impl<'a> PersonEvent<'a> {
     }
 }
 
-/// `{ roomId, userId, bubbleId }`: what a socket hears of its own exit from a room.
-pub fn i_exit(room_id: &str, sid: Sid, bubble_id: &str) -> serde_json::Value {
-    json!({ "roomId": room_id, "userId": sid.to_string(), "bubbleId": bubble_id })
+/// `{ bubbleId, roomId, userId }`: what a socket hears of its own exit from a room.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IExit<'a> {
+    pub bubble_id: &'a str,
+    pub room_id: &'a str,
+    pub user_id: String,
+}
+
+pub fn i_exit<'a>(room_id: &'a str, sid: Sid, bubble_id: &'a str) -> IExit<'a> {
+    IExit {
+        bubble_id,
+        room_id,
+        user_id: sid.to_string(),
+    }
+}
+
+/// `{ bubbleId, userId }`: who joined, added to the room in the joiner's own reply.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Joiner<'a> {
+    bubble_id: &'a str,
+    user_id: String,
 }
 
 pub async fn create_room(ctx: &Ctx, r: CreateRoom) -> Outcome {
@@ -110,10 +129,10 @@ pub async fn join_room(ctx: &Ctx, r: JoinRoom) -> Outcome {
     let recent = store.messages().recent(&[&room]).await?;
     let messages = recent.first().map(|r| &r.messages[..]).unwrap_or_default();
     let here = presence.snapshot(&room.id).await?;
-    let payload = RoomDetail::new(&room, messages, &here).with([
-        ("userId", json!(ctx.sid.to_string())),
-        ("bubbleId", json!(&*ctx.bubble_id)),
-    ]);
+    let payload = RoomDetail::new(&room, messages, &here).with(Joiner {
+        bubble_id: &ctx.bubble_id,
+        user_id: ctx.sid.to_string(),
+    });
     Ok(Some(Reply::new("join_room", payload)))
 }
 
