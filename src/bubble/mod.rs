@@ -46,6 +46,8 @@ mod moderation;
 mod people;
 pub mod request;
 mod rooms;
+#[cfg(test)]
+mod tests;
 mod views;
 
 pub use error::BubbleError;
