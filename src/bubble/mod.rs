@@ -5,18 +5,17 @@
 //! connected, is put a returning person back into their rooms, so no event of theirs can run
 //! before that.
 //!
-//! Each event is found in one table ([`events!`]), which says who may send it and which handler
-//! serves it; its payload is decoded into the handler's [`request`] type, validated in the spec's
-//! order, applied through the store and presence, and answered through [`Reply`]: the sender gets
-//! the reply as an event and, if it asked, as its acknowledgement; a failure goes out as
-//! `bubble_error`.
+//! Each event is found in one table (`events!` below), which says who may send it and which
+//! handler serves it; its payload is decoded into the handler's [`request`] type, validated in the
+//! spec's order, applied through the store and presence, and answered through [`Reply`]: the
+//! sender gets the reply as an event and, if it asked, as its acknowledgement; a failure goes out
+//! as `bubble_error`. Adding an event is one request type, one handler and one row.
 //!
 //! - [`request`]: one type per event, decoded leniently, field by field;
-//! - [`kinds`]: room types, message kinds, push platforms;
-//! - [`rooms`], [`messages`], [`people`], [`counsellor`], [`moderation`]: the handlers, by
-//!   family;
-//! - [`views`]: the shapes the apps read; [`listed`]: `list_rooms`'s answer, kept as sent;
-//! - [`error`]: every failure and its wire code.
+//! - `kinds`: room types, message kinds, push platforms;
+//! - `rooms`, `messages`, `people`, `counsellor`, `moderation`: the handlers, by family;
+//! - `views`: the shapes the apps read; `listed`: `list_rooms`'s answer, kept as sent;
+//! - `error`: every failure and its wire code ([`BubbleError`]).
 use std::sync::Arc;
 
 use entity::room;
