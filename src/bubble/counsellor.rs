@@ -1,43 +1,70 @@
 //! Counsellors on `/` (the old apps' way), matching, issues and reports.
-use serde_json::{Value, json};
+use serde::Serialize;
 
-use super::views::{IssueView, RoomDetail};
-use super::{BubbleError, Ctx, Outcome, Payload, Reply};
+use super::kinds::RoomType;
+use super::request::{CounsellorOnline, Field, ListIssues, NoFields, ReportUser, ResolveIssue};
+use super::views::{Empty, IssueView, RoomDetail};
+use super::{BubbleError, Ctx, Outcome, Reply};
 use crate::socket::sio;
-use crate::store::{IssueType, NewIssue, NewReport, NewRoom, PRIVATE};
+use crate::store::{IssueType, NewIssue, NewReport, NewRoom};
 
-const MAX_REASON_CHARS: usize = 1000;
-const MAX_COUNSELLOR_CHARS: usize = 100;
 const COUNSELLOR_ROOM_NAME: &str = "Chat with counsellor";
 
-pub async fn report_user(ctx: &Ctx, p: Payload) -> Outcome {
-    let room = ctx.room(&p.room_id()?).await?;
-    let reported = match p.get("userToReport") {
-        Some(Value::String(sid)) => sid.as_str(),
-        _ => return Err(BubbleError::NoUserToReport),
-    };
-    let Some(reported_bubble_id) = ctx.app.presence.person_in_room(&room.id, reported).await?
-    else {
+/// `{ reason, reportedUserId, roomId }`: what the others in the room hear of a report.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Reported<'a> {
+    reason: &'a str,
+    reported_user_id: &'a str,
+    room_id: &'a str,
+}
+
+/// `{ counsellorId, counsellorName }`: who the person was matched with, added to their room.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Matched<'a> {
+    counsellor_id: &'a str,
+    counsellor_name: &'a str,
+}
+
+/// `{ bubbleId, counsellorId, counsellorName, userId }`: the counsellor's copy of the match,
+/// which also says who asked.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MatchedUser<'a> {
+    bubble_id: &'a str,
+    counsellor_id: &'a str,
+    counsellor_name: &'a str,
+    user_id: String,
+}
+
+pub async fn report_user(ctx: &Ctx, r: ReportUser) -> Outcome {
+    let room = ctx.room(&r.room_id?).await?;
+    let reported = r.user_to_report?;
+    let presence = &ctx.app.presence;
+    let Some(reported_bubble_id) = presence.person_in_room(&room.id, &reported).await? else {
         return Err(BubbleError::NoUserToReport);
     };
-    let reason = p
-        .optional_text("reason", MAX_REASON_CHARS, BubbleError::InvalidReason)?
-        .unwrap_or_default();
+    let reason = r.reason?;
     let report = NewReport {
         room_id: room.id.clone(),
         reporter_user_id: ctx.sid.to_string(),
         reporter_bubble_id: ctx.bubble_id.to_string(),
-        reported_user_id: reported.to_owned(),
+        reported_user_id: reported.clone(),
         reported_bubble_id: reported_bubble_id.to_string(),
-        reason: reason.to_owned(),
+        reason: reason.clone(),
     };
     ctx.app.store.issues().add_report(report).await?;
-    let payload = json!({ "roomId": room.id, "reportedUserId": reported, "reason": reason });
+    let payload = Reported {
+        reason: &reason,
+        reported_user_id: &reported,
+        room_id: &room.id,
+    };
     ctx.to_others(&room.id, "report_user", &payload).await;
     Ok(None)
 }
 
-pub async fn find_counsellor(ctx: &Ctx) -> Outcome {
+pub async fn find_counsellor(ctx: &Ctx, _: NoFields) -> Outcome {
     let presence = &ctx.app.presence;
     let mut claimed = None;
     if let Some(claim) = presence.claim_counsellor().await? {
@@ -61,7 +88,7 @@ pub async fn find_counsellor(ctx: &Ctx) -> Outcome {
     let new = NewRoom {
         name: COUNSELLOR_ROOM_NAME.to_owned(),
         description: String::new(),
-        room_type: PRIVATE,
+        room_type: RoomType::Private.as_str(),
         user_limit: 2,
         categories: Vec::new(),
         created_by: ctx.sid.to_string(),
@@ -93,15 +120,17 @@ pub async fn find_counsellor(ctx: &Ctx) -> Outcome {
         }
     }
     let here = presence.snapshot(&room.id).await?;
-    let detail = RoomDetail::new(&room, &[], &here).with([
-        ("counsellorId", json!(claim.counsellor_id)),
-        ("counsellorName", json!(claim.name)),
-    ]);
+    let detail = RoomDetail::new(&room, &[], &here).with(Matched {
+        counsellor_id: &claim.counsellor_id,
+        counsellor_name: &claim.name,
+    });
     let reply = Reply::new("find_counsellor", &detail);
-    let to_counsellor = detail.with([
-        ("userId", json!(ctx.sid.to_string())),
-        ("bubbleId", json!(&*ctx.bubble_id)),
-    ]);
+    let to_counsellor = detail.with(MatchedUser {
+        bubble_id: &ctx.bubble_id,
+        counsellor_id: &claim.counsellor_id,
+        counsellor_name: &claim.name,
+        user_id: ctx.sid.to_string(),
+    });
     ctx.emit_to(claim.conn, "find_counsellor", &to_counsellor)
         .await;
     Ok(Some(reply))
@@ -121,11 +150,11 @@ fn issue(ctx: &Ctx, issue_type: IssueType, counsellor_id: Option<&str>) -> NewIs
 /// Going online: on `/counsellor` as the signed-in account, which also gets the current
 /// `list_issues`; on `/`, the old apps' unauthenticated way, `{ counsellorId, counsellorName }` or
 /// the seed's `{ userId, newName }`.
-pub async fn counsellor_online(ctx: &Ctx, p: Payload) -> Outcome {
+pub async fn counsellor_online(ctx: &Ctx, r: CounsellorOnline) -> Outcome {
     let (id, name) = match &ctx.counsellor {
         Some(signed_in) => (signed_in.account_id.clone(), signed_in.name.clone()),
         None if ctx.app.config.root_counsellors => {
-            let (id, name) = legacy_counsellor(ctx, &p)?;
+            let (id, name) = legacy_counsellor(ctx, r)?;
             ctx.app.store.counsellors().upsert(&id, &name).await?;
             (id, name)
         }
@@ -140,43 +169,34 @@ pub async fn counsellor_online(ctx: &Ctx, p: Payload) -> Outcome {
         let listed: Vec<IssueView> = issues.iter().map(IssueView::from).collect();
         sio::emit(&*ctx.socket, "list_issues", &listed);
     }
-    Ok(Some(Reply::new("counsellor_online", json!({}))))
+    Ok(Some(Reply::new("counsellor_online", Empty {})))
 }
 
-fn legacy_counsellor(ctx: &Ctx, p: &Payload) -> Result<(String, String), BubbleError> {
-    let field = |keys: [&str; 2]| -> Result<Option<String>, BubbleError> {
-        for key in keys {
-            if let Some(value) =
-                p.optional_text(key, MAX_COUNSELLOR_CHARS, BubbleError::InvalidCounsellor)?
-                && !value.trim().is_empty()
-            {
-                return Ok(Some(value.to_owned()));
-            }
-        }
-        Ok(None)
+/// The counsellor an old app names on `/`: id, then name, each the first of its pair that is
+/// not blank (a bad one fails only when it is reached).
+fn legacy_counsellor(ctx: &Ctx, r: CounsellorOnline) -> Result<(String, String), BubbleError> {
+    let first = |a: Field<Option<String>>, b: Field<Option<String>>| match a? {
+        Some(value) => Ok(Some(value)),
+        None => b,
     };
-    let id = field(["counsellorId", "userId"])?.unwrap_or_else(|| ctx.bubble_id.to_string());
-    let name = field(["counsellorName", "newName"])?.unwrap_or_else(|| "Counsellor".to_owned());
+    let id = first(r.counsellor_id, r.user_id)?.unwrap_or_else(|| ctx.bubble_id.to_string());
+    let name = first(r.counsellor_name, r.new_name)?.unwrap_or_else(|| "Counsellor".to_owned());
     Ok((id, name))
 }
 
 /// Stops being matched; rooms already open stay.
-pub async fn counsellor_offline(ctx: &Ctx) -> Outcome {
+pub async fn counsellor_offline(ctx: &Ctx, _: NoFields) -> Outcome {
     ctx.app.presence.counsellor_offline(ctx.conn).await?;
-    Ok(Some(Reply::new("counsellor_offline", json!({}))))
+    Ok(Some(Reply::new("counsellor_offline", Empty {})))
 }
 
 /// The issues a counsellor sees. On `/counsellor` the counsellor is the signed-in one; on `/` the
 /// payload may name one, or the socket's own online counsellor id is used.
-pub async fn list_issues(ctx: &Ctx, p: Payload) -> Outcome {
+pub async fn list_issues(ctx: &Ctx, r: ListIssues) -> Outcome {
     let counsellor_id = match &ctx.counsellor {
         Some(signed_in) => Some(signed_in.account_id.clone()),
-        None => match p.optional_text(
-            "counsellorId",
-            MAX_COUNSELLOR_CHARS,
-            BubbleError::InvalidCounsellor,
-        )? {
-            Some(id) => Some(id.to_owned()),
+        None => match r.counsellor_id? {
+            Some(id) => Some(id),
             None => ctx.app.presence.counsellor_id(ctx.conn).await?,
         },
     };
@@ -191,14 +211,8 @@ pub async fn list_issues(ctx: &Ctx, p: Payload) -> Outcome {
 }
 
 /// `resolve_issue { issueId }`: the issue is handled and leaves the lists.
-pub async fn resolve_issue(ctx: &Ctx, p: Payload) -> Outcome {
-    let id = match p.get("issueId") {
-        None => return Err(BubbleError::NoIssueId),
-        Some(Value::Number(n)) => n.as_i64(),
-        Some(Value::String(s)) => s.trim().parse().ok(),
-        Some(_) => None,
-    }
-    .ok_or(BubbleError::InvalidIssueId)?;
+pub async fn resolve_issue(ctx: &Ctx, r: ResolveIssue) -> Outcome {
+    let id = r.issue_id?;
     let issue = ctx
         .app
         .store

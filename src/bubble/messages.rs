@@ -4,68 +4,45 @@
 use entity::message;
 use serde::Serialize;
 
+use super::kinds::MessageKind;
+use super::request::{AddMessage, AddReaction};
 use super::views::MessageView;
-use super::{BubbleError, Ctx, Outcome, Payload, Reply};
+use super::{BubbleError, Ctx, Outcome, Reply};
 use crate::socket::wire::{self, AsciiStr, Json};
 use crate::store::{NewMessage, PushFanout};
 
-const MAX_MESSAGE_CHARS: usize = 3000;
-const MAX_REACTION_CHARS: usize = 50;
-/// Socket ids and bubbleIds are far shorter; anything longer names nobody.
-const MAX_USER_ID_CHARS: usize = 100;
-
-pub async fn add_message(ctx: &Ctx, p: Payload) -> Outcome {
-    let room_id = p.room_id()?;
+pub async fn add_message(ctx: &Ctx, r: AddMessage) -> Outcome {
+    let room_id = r.room_id?;
     let room_name = ctx.app.presence.name_if_in(&room_id, ctx.conn).await?;
     if room_name.is_none() {
         ctx.room(&room_id).await?;
     }
-    let content = p.text(
-        "message",
-        MAX_MESSAGE_CHARS,
-        BubbleError::NoMessage,
-        BubbleError::InvalidMessage,
-    )?;
+    let content = r.message?;
     let Some(room_name) = room_name else {
         return Err(BubbleError::UserNotInRoom);
     };
-    let stored = store(ctx, room_id, "MESSAGE", content, None, None).await?;
+    let stored = store(ctx, room_id, MessageKind::Message, content, None, None).await?;
     deliver(ctx, "add_message", &stored, &room_name).await
 }
 
-pub async fn add_reaction(ctx: &Ctx, p: Payload) -> Outcome {
-    let room_id = p.room_id()?;
+pub async fn add_reaction(ctx: &Ctx, r: AddReaction) -> Outcome {
+    let room_id = r.room_id?;
     let Some(room_name) = ctx.app.presence.name_if_in(&room_id, ctx.conn).await? else {
         ctx.room(&room_id).await?;
         return Err(BubbleError::UserNotInRoom);
     };
-    let reaction = p.text(
-        "reaction",
-        MAX_REACTION_CHARS,
-        BubbleError::NoReaction,
-        BubbleError::InvalidReaction,
-    )?;
-    let target = p.text(
-        "targetUser",
-        MAX_USER_ID_CHARS,
-        BubbleError::NoTargetUser,
-        BubbleError::InvalidTargetUser,
-    )?;
-    let given = p.optional_text(
-        "targetUserBubbleId",
-        MAX_USER_ID_CHARS,
-        BubbleError::InvalidTargetUser,
-    )?;
-    let target_bubble_id = match given.filter(|b| !b.is_empty()) {
-        Some(b) => Some(b.to_owned()),
-        None => target_person(ctx, &room_id, target).await?,
+    let reaction = r.reaction?;
+    let target = r.target_user?;
+    let target_bubble_id = match r.target_user_bubble_id? {
+        Some(b) => Some(b),
+        None => target_person(ctx, &room_id, &target).await?,
     };
     let stored = store(
         ctx,
         room_id,
-        "REACTION",
+        MessageKind::Reaction,
         reaction,
-        Some(target.to_owned()),
+        Some(target),
         target_bubble_id,
     )
     .await?;
@@ -95,8 +72,8 @@ async fn target_person(
 async fn store(
     ctx: &Ctx,
     room_id: String,
-    message_type: &'static str,
-    content: &str,
+    kind: MessageKind,
+    content: String,
     target_user: Option<String>,
     target_user_bubble_id: Option<String>,
 ) -> Result<message::Model, BubbleError> {
@@ -104,14 +81,16 @@ async fn store(
         room_id,
         user_id: ctx.sid.to_string(),
         bubble_id: ctx.bubble_id.to_string(),
-        message_type,
-        content: content.to_owned(),
+        message_type: kind.as_str(),
+        content,
         target_user,
         target_user_bubble_id,
     };
     let present = ctx.app.presence.people_in(&new.room_id).await?;
     // Only a reaction's push names its author.
-    let author_name = (message_type == "REACTION").then(|| ctx.name()).flatten();
+    let author_name = (kind == MessageKind::Reaction)
+        .then(|| ctx.name())
+        .flatten();
     let fanout = PushFanout {
         present: &present,
         author_name: author_name.as_deref(),
@@ -150,7 +129,7 @@ struct Delivered<'a> {
 impl<'a> Delivered<'a> {
     fn new(stored: &'a message::Model, room_name: &'a str, sent_by_me: bool) -> Self {
         let content = Some(AsciiStr(&stored.content));
-        let reaction = stored.message_type == "REACTION";
+        let reaction = MessageKind::Reaction.is(&stored.message_type);
         Self {
             shape: MessageView::from(stored),
             room_id: AsciiStr(&stored.room_id),

@@ -5,14 +5,22 @@
 //! connected, is put a returning person back into their rooms, so no event of theirs can run
 //! before that.
 //!
-//! Each event is decoded into a [`Payload`], validated in the spec's order, applied through the
-//! store and presence, and answered through [`Reply`]: the sender gets the reply as an event and,
-//! if it asked, as its acknowledgement; a failure goes out as `bubble_error`.
+//! Each event is found in one table (`events!` below), which says who may send it and which
+//! handler serves it; its payload is decoded into the handler's [`request`] type, validated in the
+//! spec's order, applied through the store and presence, and answered through [`Reply`]: the
+//! sender gets the reply as an event and, if it asked, as its acknowledgement; a failure goes out
+//! as `bubble_error`. Adding an event is one request type, one handler and one row.
+//!
+//! - [`request`]: one type per event, decoded leniently, field by field;
+//! - `kinds`: room types, message kinds, push platforms;
+//! - `rooms`, `messages`, `people`, `counsellor`, `moderation`: the handlers, by family;
+//! - `views`: the shapes the apps read; `listed`: `list_rooms`'s answer, kept as sent;
+//! - `error`: every failure and its wire code ([`BubbleError`]).
 use std::sync::Arc;
 
 use entity::room;
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
@@ -22,24 +30,27 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::ids::{BubbleId, Conn, Ns};
+use crate::socket::payload::Object;
 use crate::socket::wire::{self, Json};
 use crate::socket::{
-    self, Ack, Handled, Job, Protocol, Refusal, Refused, Served, Sock, SockRef, sio,
+    self, Ack, Handled, Job, Protocol, Refusal, Refused, Served, Sock, SockRef, WireError, sio,
 };
 
 mod counsellor;
 mod error;
+mod kinds;
 mod listed;
 mod messages;
 mod moderation;
-mod payload;
 mod people;
+pub mod request;
 mod rooms;
+#[cfg(test)]
+mod tests;
 mod views;
 
 pub use error::BubbleError;
 pub use listed::ListedRooms;
-pub use payload::Payload;
 pub use rooms::announce_departures;
 
 /// The namespace path.
@@ -118,11 +129,17 @@ fn bubble_token(value: &str) -> Option<Uuid> {
     Uuid::try_parse(value).ok()
 }
 
+/// `{ error: { code, message } }`: the acknowledgement of a failed request.
+#[derive(Serialize)]
+struct Failed<'a> {
+    error: &'a WireError,
+}
+
 /// Answers a request with a failure: `bubble_error` and the acknowledgement.
 fn refuse(s: &dyn Sock, error: &BubbleError, ack: Ack) {
     let error = error.wire();
     socket::emit(s, "bubble_error", &error);
-    ack.send(&wire::json(&json!({ "error": error })));
+    ack.send(&wire::json(&Failed { error: &error }));
 }
 
 /// What `/` and `/counsellor` keep about a connected socket, for as long as it is connected.
@@ -166,7 +183,7 @@ impl Served for Connected {
                     socket::emit(&*ctx.socket, "my_id", &*ctx.bubble_id);
                 }
                 Job::Event { event, data, ack } => {
-                    handle(&ctx, &event, Payload::from(data), ack).await;
+                    handle(&ctx, &event, request::fields(data), ack).await;
                 }
                 Job::Disconnect => rooms::disconnected(&ctx).await,
             }
@@ -214,41 +231,95 @@ impl Reply {
 /// A handled request: `Ok(None)` when the sender gets no event (its ack then gets `{}`).
 pub type Outcome = Result<Option<Reply>, BubbleError>;
 
-async fn handle(ctx: &Ctx, event: &str, p: Payload, ack: Ack) {
+/// Who may send an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Who {
+    /// Anyone, on `/` and `/counsellor`.
+    Anyone,
+    /// People on `/`; on `/counsellor` the event is unknown, and ignored.
+    User,
+    /// Signed-in counsellors on `/counsellor`; on `/` it is refused as `unauthorized`.
+    Counsellor,
+}
+
+/// What becomes of an event on a namespace, by who may send it.
+#[derive(Debug, PartialEq, Eq)]
+enum Admission {
+    Handled,
+    Unauthorized,
+    Unknown,
+}
+
+impl Who {
+    fn admits(self, ns: Ns) -> Admission {
+        match (self, ns) {
+            (Who::Anyone, _) | (Who::User, Ns::Root) | (Who::Counsellor, Ns::Counsellor) => {
+                Admission::Handled
+            }
+            (Who::User, Ns::Counsellor) => Admission::Unknown,
+            (Who::Counsellor, Ns::Root) => Admission::Unauthorized,
+        }
+    }
+}
+
+/// The table of events: `"name" | "alias" => who may send it, handler;`. A handler is
+/// `async fn(&Ctx, R) -> Outcome` where `R` is the event's [`Request`](request::Request) type,
+/// decoded from the payload only once the sender is admitted. Makes [`route`].
+macro_rules! events {
+    ($($($event:literal)|+ => $who:ident, $handler:path;)+) => {
+        /// Serves `event` by the table: `None` when it is unknown on the socket's namespace.
+        async fn route(ctx: &Ctx, event: &str, fields: Object) -> Option<Outcome> {
+            use request::Request;
+            match event {
+                $($($event)|+ => match Who::$who.admits(ctx.conn.ns) {
+                    Admission::Handled => Some($handler(ctx, Request::decode(fields)).await),
+                    Admission::Unauthorized => Some(Err(BubbleError::Unauthorized)),
+                    Admission::Unknown => None,
+                },)+
+                _ => None,
+            }
+        }
+
+        /// Who may send `event`, if it is one of the table's.
+        #[cfg(test)]
+        fn who(event: &str) -> Option<Who> {
+            match event {
+                $($($event)|+ => Some(Who::$who),)+
+                _ => None,
+            }
+        }
+    };
+}
+
+events! {
+    "join_room" => Anyone, rooms::join_room;
+    "exit_room" => Anyone, rooms::exit_room;
+    "list_rooms" => Anyone, rooms::list_rooms;
+    "view_room" => Anyone, rooms::view_room;
+    "my_rooms" => Anyone, rooms::my_rooms;
+    "typing" => Anyone, rooms::typing;
+    "stop_typing" => Anyone, rooms::stop_typing;
+    "add_message" => Anyone, messages::add_message;
+    "add_reaction" => Anyone, messages::add_reaction;
+    "my_id" => Anyone, people::my_id;
+    "counsellor_online" => Anyone, counsellor::counsellor_online;
+    "counsellor_offline" => Anyone, counsellor::counsellor_offline;
+    "list_issues" => Anyone, counsellor::list_issues;
+    "create_room" => User, rooms::create_room;
+    "set_user_name" => User, people::set_user_name;
+    "register_push" | "registerPush" => User, people::register_push;
+    "report_user" => User, counsellor::report_user;
+    "find_counsellor" => User, counsellor::find_counsellor;
+    "resolve_issue" => Counsellor, counsellor::resolve_issue;
+    "close_room" => Counsellor, moderation::close_room;
+    "set_room_type" => Counsellor, moderation::set_room_type;
+}
+
+async fn handle(ctx: &Ctx, event: &str, fields: Object, ack: Ack) {
     tracing::trace!(sid = %ctx.sid, event, "handling");
-    let signed_in = ctx.conn.ns == Ns::Counsellor;
-    let outcome = match event {
-        // Room events, on both namespaces.
-        "join_room" => rooms::join_room(ctx, p).await,
-        "exit_room" => rooms::exit_room(ctx, p).await,
-        "list_rooms" => rooms::list_rooms(ctx).await,
-        "view_room" => rooms::view_room(ctx, p).await,
-        "my_rooms" => rooms::my_rooms(ctx).await,
-        "typing" => rooms::typing(ctx, p, "typing").await,
-        "stop_typing" => rooms::typing(ctx, p, "stop_typing").await,
-        "add_message" => messages::add_message(ctx, p).await,
-        "add_reaction" => messages::add_reaction(ctx, p).await,
-        "my_id" => Ok(Some(Reply::new("my_id", &*ctx.bubble_id))),
-        "counsellor_online" => counsellor::counsellor_online(ctx, p).await,
-        "counsellor_offline" => counsellor::counsellor_offline(ctx).await,
-        "list_issues" => counsellor::list_issues(ctx, p).await,
-        // Users' events.
-        "create_room" if !signed_in => rooms::create_room(ctx, p).await,
-        "set_user_name" if !signed_in => people::set_user_name(ctx, p).await,
-        "register_push" | "registerPush" if !signed_in => people::register_push(ctx, p).await,
-        "report_user" if !signed_in => counsellor::report_user(ctx, p).await,
-        "find_counsellor" if !signed_in => counsellor::find_counsellor(ctx).await,
-        // Signed-in counsellors' events.
-        "resolve_issue" | "close_room" | "set_room_type" if !signed_in => {
-            Err(BubbleError::Unauthorized)
-        }
-        "resolve_issue" => counsellor::resolve_issue(ctx, p).await,
-        "close_room" => moderation::close_room(ctx, p).await,
-        "set_room_type" => moderation::set_room_type(ctx, p).await,
-        _ => {
-            tracing::debug!(sid = %ctx.sid, event, "unknown event ignored");
-            return;
-        }
+    let Some(outcome) = route(ctx, event, fields).await else {
+        tracing::debug!(sid = %ctx.sid, event, "unknown event ignored");
+        return;
     };
     match outcome {
         Ok(Some(reply)) => {
@@ -256,7 +327,7 @@ async fn handle(ctx: &Ctx, event: &str, p: Payload, ack: Ack) {
             ack.send(&reply.payload);
         }
         Ok(None) => {
-            ack.send(&wire::json(&json!({})));
+            ack.send(&wire::json(&views::Empty {}));
         }
         Err(error) => {
             let (sid, ns, code) = (&ctx.sid, ctx.conn.ns.path(), error.code());

@@ -1,16 +1,15 @@
 //! Moderation by signed-in counsellors: closing rooms and featuring them.
-use serde_json::Value;
-
+use super::kinds::RoomType;
+use super::request::{CloseRoom, SetRoomType};
 use super::rooms::{PersonEvent, i_exit};
 use super::views::RoomView;
-use super::{BubbleError, Ctx, Outcome, Payload, Reply};
+use super::{BubbleError, Ctx, Outcome, Reply};
 use crate::presence::RoomSocket;
-use crate::store::{HOT, PRIVATE, PUBLIC};
 
 /// `close_room { roomId }`: the room closes; everyone in it hears everyone else leave, then gets
 /// their own `i_exit`. It no longer shows in `list_rooms` and cannot be joined.
-pub async fn close_room(ctx: &Ctx, p: Payload) -> Outcome {
-    let room_id = p.room_id()?;
+pub async fn close_room(ctx: &Ctx, r: CloseRoom) -> Outcome {
+    let room_id = r.room_id?;
     let room = ctx
         .app
         .store
@@ -39,21 +38,17 @@ pub async fn close_room(ctx: &Ctx, p: Payload) -> Outcome {
 
 /// `set_room_type { roomId, roomType }`: `HOT` features a room at the top of `list_rooms`,
 /// `PUBLIC` returns it to the rest. Private rooms keep their type.
-pub async fn set_room_type(ctx: &Ctx, p: Payload) -> Outcome {
-    let room = ctx.room(&p.room_id()?).await?;
-    let room_type = match p.get("roomType").and_then(Value::as_str) {
-        Some(HOT) => HOT,
-        Some(PUBLIC) => PUBLIC,
-        _ => return Err(BubbleError::InvalidRoomType),
-    };
-    if room.room_type == PRIVATE {
+pub async fn set_room_type(ctx: &Ctx, r: SetRoomType) -> Outcome {
+    let room = ctx.room(&r.room_id?).await?;
+    let room_type = r.room_type?;
+    if RoomType::Private.is(&room.room_type) {
         return Err(BubbleError::InvalidRoomType);
     }
     let room = ctx
         .app
         .store
         .rooms()
-        .set_type(&room.id, room_type)
+        .set_type(&room.id, room_type.as_str())
         .await?
         .ok_or(BubbleError::RoomIdNotFound)?;
     let here = ctx.app.presence.snapshot(&room.id).await?;

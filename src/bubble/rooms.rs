@@ -1,14 +1,15 @@
 //! Room events: create, join, exit, list, view, typing, and a socket's arrival and departure.
 use serde::Serialize;
-use serde_json::json;
 use socketioxide::socket::Sid;
 
+use super::kinds::RoomType;
+use super::request::{CreateRoom, ExitRoom, JoinRoom, NoFields, Typing, ViewRoom};
 use super::views::RoomDetail;
-use super::{BubbleError, Ctx, Outcome, Payload, Reply};
+use super::{BubbleError, Ctx, Outcome, Reply};
 use crate::AppState;
 use crate::clock::now_ms;
 use crate::presence::{Joined, RoomLeft};
-use crate::store::{Departed, HOT, NewRoom, PRIVATE, PUBLIC};
+use crate::store::{Departed, NewRoom};
 
 /// Rooms quiet for longer than this drop out of `list_rooms` (unless HOT or the sender's).
 const LIST_WINDOW_MS: i64 = 3 * 24 * 60 * 60 * 1000;
@@ -39,29 +40,38 @@ impl<'a> PersonEvent<'a> {
     }
 }
 
-/// `{ roomId, userId, bubbleId }`: what a socket hears of its own exit from a room.
-pub fn i_exit(room_id: &str, sid: Sid, bubble_id: &str) -> serde_json::Value {
-    json!({ "roomId": room_id, "userId": sid.to_string(), "bubbleId": bubble_id })
+/// `{ bubbleId, roomId, userId }`: what a socket hears of its own exit from a room.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IExit<'a> {
+    pub bubble_id: &'a str,
+    pub room_id: &'a str,
+    pub user_id: String,
 }
 
-pub async fn create_room(ctx: &Ctx, p: Payload) -> Outcome {
-    let name = p.text(
-        "roomName",
-        200,
-        BubbleError::NoRoomName,
-        BubbleError::InvalidRoomName,
-    )?;
-    let description = p
-        .optional_text("roomDescription", 1000, BubbleError::InvalidRoomName)?
-        .unwrap_or_default();
-    let user_limit = p.user_limit()?;
-    let categories = p.categories()?;
+pub fn i_exit<'a>(room_id: &'a str, sid: Sid, bubble_id: &'a str) -> IExit<'a> {
+    IExit {
+        bubble_id,
+        room_id,
+        user_id: sid.to_string(),
+    }
+}
+
+/// `{ bubbleId, userId }`: who joined, added to the room in the joiner's own reply.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Joiner<'a> {
+    bubble_id: &'a str,
+    user_id: String,
+}
+
+pub async fn create_room(ctx: &Ctx, r: CreateRoom) -> Outcome {
     let new = NewRoom {
-        name: name.to_owned(),
-        description: description.to_owned(),
-        room_type: PUBLIC,
-        user_limit,
-        categories,
+        name: r.room_name?,
+        description: r.room_description?,
+        room_type: RoomType::Public.as_str(),
+        user_limit: r.user_limit?,
+        categories: r.categories?,
         created_by: ctx.sid.to_string(),
         created_by_bubble_id: ctx.bubble_id.to_string(),
     };
@@ -84,14 +94,16 @@ pub async fn create_room(ctx: &Ctx, p: Payload) -> Outcome {
     )))
 }
 
-pub async fn join_room(ctx: &Ctx, p: Payload) -> Outcome {
-    let room = ctx.room(&p.room_id()?).await?;
+pub async fn join_room(ctx: &Ctx, r: JoinRoom) -> Outcome {
+    let room = ctx.room(&r.room_id?).await?;
     if !room.is_open {
         return Err(BubbleError::RoomClosed);
     }
     let (store, presence) = (&ctx.app.store, &ctx.app.presence);
     if !presence.contains(&room.id, ctx.conn).await? {
-        if room.room_type == PRIVATE && !store.rooms().is_member(&room.id, &ctx.bubble_id).await? {
+        if RoomType::Private.is(&room.room_type)
+            && !store.rooms().is_member(&room.id, &ctx.bubble_id).await?
+        {
             return Err(BubbleError::RoomFull);
         }
         let limit = usize::try_from(room.user_limit).unwrap_or(0);
@@ -117,15 +129,15 @@ pub async fn join_room(ctx: &Ctx, p: Payload) -> Outcome {
     let recent = store.messages().recent(&[&room]).await?;
     let messages = recent.first().map(|r| &r.messages[..]).unwrap_or_default();
     let here = presence.snapshot(&room.id).await?;
-    let payload = RoomDetail::new(&room, messages, &here).with([
-        ("userId", json!(ctx.sid.to_string())),
-        ("bubbleId", json!(&*ctx.bubble_id)),
-    ]);
+    let payload = RoomDetail::new(&room, messages, &here).with(Joiner {
+        bubble_id: &ctx.bubble_id,
+        user_id: ctx.sid.to_string(),
+    });
     Ok(Some(Reply::new("join_room", payload)))
 }
 
-pub async fn exit_room(ctx: &Ctx, p: Payload) -> Outcome {
-    let room = ctx.room(&p.room_id()?).await?;
+pub async fn exit_room(ctx: &Ctx, r: ExitRoom) -> Outcome {
+    let room = ctx.room(&r.room_id?).await?;
     if !ctx.app.presence.contains(&room.id, ctx.conn).await? {
         return Err(BubbleError::UserNotInRoom);
     }
@@ -157,14 +169,14 @@ pub async fn exit_room(ctx: &Ctx, p: Payload) -> Outcome {
     )))
 }
 
-pub async fn list_rooms(ctx: &Ctx) -> Outcome {
+pub async fn list_rooms(ctx: &Ctx, _: NoFields) -> Outcome {
     let (store, presence) = (&ctx.app.store, &ctx.app.presence);
     let mine = presence.rooms_of(ctx.conn).await?;
     let mut rooms = store
         .rooms()
         .listable(now_ms() - LIST_WINDOW_MS, &mine)
         .await?;
-    rooms.sort_by_key(|r| (r.room_type != HOT, r.last_active));
+    rooms.sort_by_key(|r| (!RoomType::Hot.is(&r.room_type), r.last_active));
     let ids = rooms.iter().map(|r| r.id.clone()).collect();
     let here = presence.snapshots(ids).await?;
     let payload = ctx.app.listed.answer(store, &rooms, here).await?;
@@ -174,10 +186,10 @@ pub async fn list_rooms(ctx: &Ctx) -> Outcome {
     }))
 }
 
-pub async fn view_room(ctx: &Ctx, p: Payload) -> Outcome {
-    let room = ctx.room(&p.room_id()?).await?;
+pub async fn view_room(ctx: &Ctx, r: ViewRoom) -> Outcome {
+    let room = ctx.room(&r.room_id?).await?;
     let (store, presence) = (&ctx.app.store, &ctx.app.presence);
-    if room.room_type == PRIVATE
+    if RoomType::Private.is(&room.room_type)
         && !presence.contains(&room.id, ctx.conn).await?
         && !store.rooms().is_member(&room.id, &ctx.bubble_id).await?
     {
@@ -192,15 +204,23 @@ pub async fn view_room(ctx: &Ctx, p: Payload) -> Outcome {
     )))
 }
 
-pub async fn my_rooms(ctx: &Ctx) -> Outcome {
+pub async fn my_rooms(ctx: &Ctx, _: NoFields) -> Outcome {
     let mine = ctx.app.presence.rooms_of(ctx.conn).await?;
     Ok(Some(Reply::new("my_rooms", mine)))
 }
 
+pub async fn typing(ctx: &Ctx, r: Typing) -> Outcome {
+    relay_typing(ctx, r, "typing").await
+}
+
+pub async fn stop_typing(ctx: &Ctx, r: Typing) -> Outcome {
+    relay_typing(ctx, r, "stop_typing").await
+}
+
 /// `typing` and `stop_typing`: relayed, never stored. The store is read only to tell a missing
 /// room from one the socket is not in.
-pub async fn typing(ctx: &Ctx, p: Payload, event: &'static str) -> Outcome {
-    let room_id = p.room_id()?;
+async fn relay_typing(ctx: &Ctx, r: Typing, event: &'static str) -> Outcome {
+    let room_id = r.room_id?;
     if !ctx.app.presence.contains(&room_id, ctx.conn).await? {
         ctx.room(&room_id).await?;
         return Err(BubbleError::UserNotInRoom);

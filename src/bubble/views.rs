@@ -1,9 +1,11 @@
-//! The shapes the apps read: `Room`, `Message`, issues.
+//! The shapes the apps read: `Room`, `Message`, issues, and the replies built on them.
+//!
+//! Where a reply was once a JSON object with sorted keys, its struct declares its fields in that
+//! order, so that every byte sent stays the same.
 use std::sync::Arc;
 
 use entity::{issue, message, room};
 use serde::Serialize;
-use serde_json::{Map, Value};
 
 use crate::clock::Iso;
 use crate::presence::Snapshot;
@@ -55,18 +57,25 @@ fn ascii_strings<S: serde::Serializer>(list: &[String], s: S) -> Result<S::Ok, S
 }
 
 /// A `Room` with its newest messages and the sockets in it: what joining, viewing and listing
-/// show.
+/// show; `X` holds the keys some events add after them (`userId`, `counsellorId`, …).
 #[derive(Debug, Serialize)]
-pub struct RoomDetail<'a> {
+pub struct RoomDetail<'a, X = NoExtra> {
     #[serde(flatten)]
     pub room: RoomView<'a>,
     /// Newest first.
     pub messages: Vec<MessageView<'a>>,
     pub participants: &'a [String],
-    /// Keys some events add (`userId`, `counsellorId`, …).
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: X,
 }
+
+/// No keys added.
+#[derive(Debug, Serialize)]
+pub struct NoExtra {}
+
+/// `{}`: a reply with nothing to say.
+#[derive(Debug, Serialize)]
+pub struct Empty {}
 
 impl<'a> RoomDetail<'a> {
     /// `messages` newest first.
@@ -79,16 +88,20 @@ impl<'a> RoomDetail<'a> {
             room: RoomView::new(room, here.num_users),
             messages: messages.iter().map(|m| MessageView::from(&**m)).collect(),
             participants: &here.participants,
-            extra: Map::new(),
+            extra: NoExtra {},
         }
     }
+}
 
-    /// The same with `extra` keys added.
-    pub fn with<const N: usize>(mut self, extra: [(&str, Value); N]) -> Self {
-        for (key, value) in extra {
-            self.extra.insert(key.to_owned(), value);
+impl<'a, X> RoomDetail<'a, X> {
+    /// The same room with the keys of `extra` added instead of any it had.
+    pub fn with<Y: Serialize>(self, extra: Y) -> RoomDetail<'a, Y> {
+        RoomDetail {
+            room: self.room,
+            messages: self.messages,
+            participants: self.participants,
+            extra,
         }
-        self
     }
 }
 

@@ -27,6 +27,12 @@ impl Object {
     pub fn get_raw(&self, key: &str) -> Option<&Value> {
         self.0.get(key)
     }
+
+    /// A field moved out of the payload, for a request that keeps it: `None` when absent or
+    /// `null`, as by [`Object::get`].
+    pub fn take(&mut self, key: &str) -> Option<Value> {
+        self.0.remove(key).filter(|v| !v.is_null())
+    }
 }
 
 #[cfg(test)]
@@ -42,6 +48,15 @@ mod tests {
         assert_eq!(object.get_raw("a"), Some(&Value::Null));
         assert_eq!(object.get("b"), Some(&json!(1)));
         assert_eq!(object.get("c"), None);
+    }
+
+    #[test]
+    fn taken_fields_are_gone_and_null_ones_absent() {
+        let mut object = Object::from_value(json!({ "a": null, "b": 1 })).unwrap();
+        assert_eq!(object.take("a"), None);
+        assert_eq!(object.take("b"), Some(json!(1)));
+        assert_eq!(object.take("b"), None);
+        assert_eq!(object.get_raw("a"), None);
     }
 
     #[test]
