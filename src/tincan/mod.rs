@@ -45,6 +45,8 @@ mod messages;
 mod payload;
 mod request;
 mod rooms;
+#[cfg(test)]
+mod tests;
 mod typing;
 mod views;
 
