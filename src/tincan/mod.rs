@@ -6,8 +6,8 @@
 //! user, groups and conversations (`rooms`) before the client hears it is connected. Its events
 //! then go through the shared [`inbox`](crate::socket::inbox), so they take effect in arrival order.
 //!
-//! Each event has a row in one table ([`events::ROUTES`]): its request type, decoded once from
-//! the payload ([`request`]), whose handler applies it through the store; the event its success
+//! Each event has a row in one table (`events::ROUTES`): its request type, decoded once from
+//! the payload (`request`), whose handler applies it through the store; the event its success
 //! is answered with; how its failure reaches the requester. The requester gets the success event
 //! (with its `requestId`) and an acknowledgement `{ ok: true, ... }`, the others concerned get
 //! the same event through the rooms; a failure goes to the requester only, as the request's
