@@ -66,3 +66,36 @@ pub struct AppState {
     /// Readiness and what the metrics read about this process.
     pub ops: ops::Ops,
 }
+
+#[cfg(test)]
+impl AppState {
+    /// The state [`build`] would make from the default settings (changed by `configure`), on
+    /// `store`, with `io` standing in for socket.io: for handlers' unit tests.
+    pub(crate) fn for_tests(
+        store: Store,
+        io: Arc<dyn sio::Io>,
+        configure: impl FnOnce(&mut Config),
+    ) -> Arc<Self> {
+        #[derive(clap::Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            config: Config,
+        }
+        let mut config = <Defaults as clap::Parser>::parse_from(["bubble"]).config;
+        configure(&mut config);
+        Arc::new(Self {
+            store,
+            presence: Presence::default(),
+            listed: bubble::ListedRooms::default(),
+            sign_in_limits: auth::rate_limit::LoginLimits::new(
+                config.auth_login_per_ip,
+                config.auth_login_per_user,
+            ),
+            io,
+            tincan: tincan::TinCan::new(&config.tincan),
+            push: Arc::default(),
+            lines: outflow::Lines::new(config.max_socket_buffer),
+            config,
+        })
+    }
+}

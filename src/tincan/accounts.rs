@@ -17,8 +17,10 @@ use axum::{Extension, Json, Router};
 use serde::Serialize;
 use serde_json::Value;
 
+use super::events::Handle;
+use super::request::{Decode, LogIn, LogOut, Register};
 use super::views::UserView;
-use super::{Answer, Ctx, Fields, Outcome, TinCanError};
+use super::{Ctx, TinCanError, payload};
 use crate::AppState;
 use crate::auth::{self, password, username};
 use crate::clock::Iso;
@@ -47,9 +49,9 @@ struct LoggedIn {
     user: UserView,
 }
 
-/// The JSON body as request fields: not JSON, or not an object, is `invalid_payload`; a body over
+/// The JSON body as a request: not JSON, or not an object, is `invalid_payload`; a body over
 /// the size limit is `payload_too_large`.
-fn body_fields(body: Result<Json<Value>, JsonRejection>) -> Result<Fields, TinCanError> {
+fn decode<R: Decode>(body: Result<Json<Value>, JsonRejection>) -> Result<R, TinCanError> {
     let Json(body) = body.map_err(|e| match e.status() {
         StatusCode::PAYLOAD_TOO_LARGE => TinCanError::PayloadTooLarge,
         _ => TinCanError::invalid("body", e.body_text()),
@@ -60,13 +62,7 @@ fn body_fields(body: Result<Json<Value>, JsonRejection>) -> Result<Fields, TinCa
             "The body must be a JSON object.",
         ));
     }
-    Fields::try_from(body)
-}
-
-/// A required string field, as sent.
-fn string(f: &Fields, key: &'static str) -> Result<String, TinCanError> {
-    f.optional_string(key, usize::MAX)?
-        .ok_or_else(|| TinCanError::invalid(key, format!("{key} is required.")))
+    R::decode(&payload::object(body)?)
 }
 
 /// `{ username, password, displayName? }` → `201 { user }`.
@@ -74,14 +70,12 @@ async fn register(
     State(app): State<Arc<AppState>>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Registered>), TinCanError> {
-    let f = body_fields(body)?;
-    let name = username::normalize(&string(&f, "username")?)
+    let request: Register = decode(body)?;
+    let name = username::normalize(&request.username?)
         .map_err(|e| TinCanError::invalid("username", e.to_string()))?;
-    let given = string(&f, "password")?;
+    let given = request.password?;
     password::check_new(&given).map_err(|e| TinCanError::invalid("password", e.to_string()))?;
-    let display_name = f
-        .optional_text("displayName", 1, MAX_DISPLAY_NAME)?
-        .unwrap_or_else(|| name.clone());
+    let display_name = request.display_name?.unwrap_or_else(|| name.clone());
     // Checked first only to spare a hash; the unique index decides.
     if app
         .store
@@ -116,9 +110,10 @@ async fn login(
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Json<LoggedIn>, TinCanError> {
-    let f = body_fields(body)?;
-    let typed = string(&f, "username")?;
-    let given = string(&f, "password")?;
+    let LogIn {
+        username: typed,
+        password: given,
+    } = decode(body)?;
     let ip = peer.map(|Extension(ConnectInfo(addr))| addr.ip());
     let accounts = app.store.tincan().accounts();
     let user = auth::sign_in::attempt(accounts, &app.tincan.limits, ip, &typed, given).await?;
@@ -159,12 +154,31 @@ async fn logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `auth/logout`: revokes the socket's token; every socket using it is then disconnected.
-pub async fn socket_logout(ctx: &Ctx) -> Outcome {
-    ctx.store()
-        .tincan()
-        .accounts()
-        .revoke_token(&ctx.me.token_hash)
-        .await?;
-    Ok(Answer::SignedOut(ctx.me.token_hash.clone()))
+/// Signed out: nothing but `{ ok: true }` on the acknowledgement, then every socket of the token
+/// with this hash is dropped.
+#[derive(Serialize)]
+pub struct SignedOut {
+    #[serde(skip)]
+    token_hash: String,
+}
+
+/// `auth/logout`: revokes the socket's token; every socket using it is then disconnected, once
+/// the requester has its answer.
+impl Handle for LogOut {
+    type Reply = SignedOut;
+
+    async fn handle(self, ctx: &Ctx) -> Result<SignedOut, TinCanError> {
+        ctx.store()
+            .tincan()
+            .accounts()
+            .revoke_token(&ctx.me.token_hash)
+            .await?;
+        Ok(SignedOut {
+            token_hash: ctx.me.token_hash.clone(),
+        })
+    }
+
+    async fn after(reply: &SignedOut, ctx: &Ctx) {
+        super::disconnect_token(&ctx.app, &reply.token_hash).await;
+    }
 }

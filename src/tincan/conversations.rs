@@ -3,13 +3,35 @@
 //! A conversation is seen by the members of its group it is open to ([`rooms::member_can_see`]);
 //! to anyone else it does not exist (`not_found`).
 use entity::tincan_group;
-use serde_json::json;
+use serde::Serialize;
 
-use super::views::ConversationView;
-use super::{Answer, Ctx, Fields, Outcome, TinCanError, groups, rooms};
-use crate::store::{ConversationRecord, MEMBER};
+use super::events::Handle;
+use super::request::{CreateConversation, EditConversation, ListConversations, RemoveConversation};
+use super::views::{ConversationView, Status};
+use super::{Ctx, TinCanError, groups, rooms};
+use crate::store::ConversationRecord;
 
-pub const MAX_NAME: usize = 100;
+/// `{ conversation }`: `conversation/created`, `conversation/edited`.
+#[derive(Serialize)]
+pub struct ConversationReply {
+    conversation: ConversationView,
+}
+
+/// `conversation/list-response { groupId, conversations }`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Listed {
+    group_id: String,
+    conversations: Vec<ConversationView>,
+}
+
+/// `conversation/removed { conversationId, groupId }`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Removed {
+    conversation_id: String,
+    group_id: String,
+}
 
 /// The conversation and its group, if the user can see it; `not_found` otherwise.
 pub async fn visible(
@@ -37,7 +59,7 @@ pub async fn visible(
         .groups()
         .membership(&group.id, ctx.me())
         .await?
-        .is_some_and(|m| m.status == MEMBER);
+        .is_some_and(|m| Status::is_member(&m.status));
     if member && rooms::member_can_see(&record, &group.owner_id, ctx.me()) {
         Ok((record, group))
     } else {
@@ -53,7 +75,7 @@ async fn require_member(ctx: &Ctx, group: &tincan_group::Model) -> Result<(), Ti
         .groups()
         .membership(&group.id, ctx.me())
         .await?
-        .is_some_and(|m| m.status == MEMBER);
+        .is_some_and(|m| Status::is_member(&m.status));
     if member {
         Ok(())
     } else {
@@ -81,7 +103,7 @@ async fn participants(
     let is_member = |id: &String| {
         members
             .iter()
-            .any(|m| &m.user_id == id && m.status == MEMBER)
+            .any(|m| &m.user_id == id && Status::is_member(&m.status))
     };
     if list.iter().all(is_member) {
         list.sort();
@@ -94,102 +116,129 @@ async fn participants(
     }
 }
 
-/// `conversation/create { groupId, name, participants? }`: members only.
-pub async fn create(ctx: &Ctx, f: &Fields) -> Outcome {
-    let group_id = f.id("groupId")?;
-    let name = f.text("name", 1, MAX_NAME)?;
-    let listed = f.nullable_ids("participants")?.flatten();
-    let group = groups::group(ctx, &group_id).await?;
-    require_member(ctx, &group).await?;
-    let listed = participants(ctx, &group.id, ctx.me(), listed).await?;
-    let record = ctx
-        .store()
-        .tincan()
-        .conversations()
-        .create(&group.id, &name, ctx.me(), listed)
-        .await?;
-    let room = rooms::conversation(&record.conversation.id);
-    ctx.join(
-        rooms::audience(&record, &group.owner_id),
-        vec![room.clone()],
-    )
-    .await;
-    let payload = json!({ "conversation": ConversationView::from(&record) });
-    ctx.broadcast(vec![room], vec![], "conversation/created", &payload)
+/// Members only.
+impl Handle for CreateConversation {
+    type Reply = ConversationReply;
+
+    async fn handle(self, ctx: &Ctx) -> Result<ConversationReply, TinCanError> {
+        let CreateConversation {
+            group_id,
+            name,
+            participants: listed,
+        } = self;
+        let group = groups::group(ctx, &group_id).await?;
+        require_member(ctx, &group).await?;
+        let listed = participants(ctx, &group.id, ctx.me(), listed).await?;
+        let record = ctx
+            .store()
+            .tincan()
+            .conversations()
+            .create(&group.id, &name, ctx.me(), listed)
+            .await?;
+        let room = rooms::conversation(&record.conversation.id);
+        ctx.join(
+            rooms::audience(&record, &group.owner_id),
+            vec![room.clone()],
+        )
         .await;
-    Ok(Answer::Reply(payload))
+        let payload = ConversationReply {
+            conversation: ConversationView::from(&record),
+        };
+        ctx.broadcast(vec![room], vec![], "conversation/created", &payload)
+            .await;
+        Ok(payload)
+    }
 }
 
-/// `conversation/edit { conversationId, name?, participants? }`: its owner only. Whoever stops
-/// seeing it gets this last event, then leaves its room; whoever starts joins it.
-pub async fn edit(ctx: &Ctx, f: &Fields) -> Outcome {
-    let id = f.id("conversationId")?;
-    let name = f.optional_text("name", 1, MAX_NAME)?;
-    let listed = f.nullable_ids("participants")?;
-    let (record, group) = visible(ctx, &id).await?;
-    if record.conversation.owner_id != ctx.me() {
-        return Err(TinCanError::Forbidden(
-            "Only the owner may edit the conversation.",
-        ));
+/// Its owner only. Whoever stops seeing it gets this last event, then leaves its room; whoever
+/// starts joins it.
+impl Handle for EditConversation {
+    type Reply = ConversationReply;
+
+    async fn handle(self, ctx: &Ctx) -> Result<ConversationReply, TinCanError> {
+        let EditConversation {
+            conversation_id: id,
+            name,
+            participants: listed,
+        } = self;
+        let (record, group) = visible(ctx, &id).await?;
+        if record.conversation.owner_id != ctx.me() {
+            return Err(TinCanError::Forbidden(
+                "Only the owner may edit the conversation.",
+            ));
+        }
+        let listed = match listed {
+            None => None,
+            Some(list) => Some(participants(ctx, &group.id, ctx.me(), list).await?),
+        };
+        let before = rooms::audience(&record, &group.owner_id);
+        let edited = ctx
+            .store()
+            .tincan()
+            .conversations()
+            .edit(&id, name, listed)
+            .await?
+            .ok_or(TinCanError::NotFound("conversation"))?;
+        let after = rooms::audience(&edited, &group.owner_id);
+        let room = rooms::conversation(&id);
+        ctx.join(after.clone(), vec![room.clone()]).await;
+        let payload = ConversationReply {
+            conversation: ConversationView::from(&edited),
+        };
+        ctx.broadcast(vec![room.clone()], vec![], "conversation/edited", &payload)
+            .await;
+        ctx.leave(before, after, vec![room]).await;
+        Ok(payload)
     }
-    let listed = match listed {
-        None => None,
-        Some(list) => Some(participants(ctx, &group.id, ctx.me(), list).await?),
-    };
-    let before = rooms::audience(&record, &group.owner_id);
-    let edited = ctx
-        .store()
-        .tincan()
-        .conversations()
-        .edit(&id, name, listed)
-        .await?
-        .ok_or(TinCanError::NotFound("conversation"))?;
-    let after = rooms::audience(&edited, &group.owner_id);
-    let room = rooms::conversation(&id);
-    ctx.join(after.clone(), vec![room.clone()]).await;
-    let payload = json!({ "conversation": ConversationView::from(&edited) });
-    ctx.broadcast(vec![room.clone()], vec![], "conversation/edited", &payload)
-        .await;
-    ctx.leave(before, after, vec![room]).await;
-    Ok(Answer::Reply(payload))
 }
 
-/// `conversation/list { groupId }`: members only; the conversations the user can see.
-pub async fn list(ctx: &Ctx, f: &Fields) -> Outcome {
-    let group = groups::group(ctx, &f.id("groupId")?).await?;
-    require_member(ctx, &group).await?;
-    let conversations: Vec<ConversationView> = ctx
-        .store()
-        .tincan()
-        .conversations()
-        .in_group(&group.id)
-        .await?
-        .iter()
-        .filter(|r| rooms::member_can_see(r, &group.owner_id, ctx.me()))
-        .map(ConversationView::from)
-        .collect();
-    Ok(Answer::reply(
-        json!({ "groupId": group.id, "conversations": conversations }),
-    ))
+/// Members only; the conversations the user can see.
+impl Handle for ListConversations {
+    type Reply = Listed;
+
+    async fn handle(self, ctx: &Ctx) -> Result<Listed, TinCanError> {
+        let group = groups::group(ctx, &self.group_id).await?;
+        require_member(ctx, &group).await?;
+        let conversations: Vec<ConversationView> = ctx
+            .store()
+            .tincan()
+            .conversations()
+            .in_group(&group.id)
+            .await?
+            .iter()
+            .filter(|r| rooms::member_can_see(r, &group.owner_id, ctx.me()))
+            .map(ConversationView::from)
+            .collect();
+        Ok(Listed {
+            group_id: group.id,
+            conversations,
+        })
+    }
 }
 
-/// `conversation/remove { conversationId }`: its owner or the group's owner; its messages go
-/// too.
-pub async fn remove(ctx: &Ctx, f: &Fields) -> Outcome {
-    let id = f.id("conversationId")?;
-    let (record, group) = visible(ctx, &id).await?;
-    if record.conversation.owner_id != ctx.me() && group.owner_id != ctx.me() {
-        return Err(TinCanError::Forbidden(
-            "Only the owner of the conversation or of the group may remove it.",
-        ));
+/// Its owner or the group's owner; its messages go too.
+impl Handle for RemoveConversation {
+    type Reply = Removed;
+
+    async fn handle(self, ctx: &Ctx) -> Result<Removed, TinCanError> {
+        let id = self.conversation_id;
+        let (record, group) = visible(ctx, &id).await?;
+        if record.conversation.owner_id != ctx.me() && group.owner_id != ctx.me() {
+            return Err(TinCanError::Forbidden(
+                "Only the owner of the conversation or of the group may remove it.",
+            ));
+        }
+        if !ctx.store().tincan().conversations().remove(&id).await? {
+            return Err(TinCanError::NotFound("conversation"));
+        }
+        let room = rooms::conversation(&id);
+        let payload = Removed {
+            conversation_id: id,
+            group_id: group.id,
+        };
+        ctx.broadcast(vec![room.clone()], vec![], "conversation/removed", &payload)
+            .await;
+        ctx.leave(vec![room.clone()], vec![], vec![room]).await;
+        Ok(payload)
     }
-    if !ctx.store().tincan().conversations().remove(&id).await? {
-        return Err(TinCanError::NotFound("conversation"));
-    }
-    let payload = json!({ "conversationId": id, "groupId": group.id });
-    let room = rooms::conversation(&id);
-    ctx.broadcast(vec![room.clone()], vec![], "conversation/removed", &payload)
-        .await;
-    ctx.leave(vec![room.clone()], vec![], vec![room]).await;
-    Ok(Answer::Reply(payload))
 }

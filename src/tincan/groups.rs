@@ -5,16 +5,54 @@
 //! `forbidden` when the user may not do what they asked.
 use entity::tincan_group;
 use serde::Serialize;
-use serde_json::{Value, json};
 
-use super::views::{GroupDetail, GroupView};
-use super::{Answer, Ctx, Fields, Outcome, TinCanError, rooms};
-use crate::store::{GroupChanges, GroupCursor, MEMBER, NewGroup, PENDING};
+use super::events::Handle;
+use super::payload::Visibility;
+use super::request::{
+    CreateGroup, EditGroup, JoinGroup, LeaveGroup, ListGroups, RemoveGroup, ViewGroup,
+    encode_cursor,
+};
+use super::views::{GroupDetail, GroupView, Status};
+use super::{Ctx, TinCanError, rooms};
+use crate::store::{GroupChanges, NewGroup};
 
-pub const MAX_NAME: usize = 100;
-pub const MAX_DESCRIPTION: usize = 1000;
-const MAX_QUERY: usize = 100;
-const MAX_CURSOR: usize = 1000;
+/// `{ group }`: `group/created`, `group/edited`, `group/view-response`.
+#[derive(Serialize)]
+pub struct GroupReply {
+    group: GroupView,
+}
+
+/// `group/joined { group, userId, status }`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Joined {
+    group: GroupView,
+    user_id: String,
+    status: Status,
+}
+
+/// `group/left { groupId, userId }`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Left {
+    group_id: String,
+    user_id: String,
+}
+
+/// `group/removed { groupId }`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Removed {
+    group_id: String,
+}
+
+/// `group/list-response { groups, nextCursor }`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Listed {
+    groups: Vec<GroupView>,
+    next_cursor: Option<String>,
+}
 
 /// The group, or `not_found`.
 pub async fn group(ctx: &Ctx, id: &str) -> Result<tincan_group::Model, TinCanError> {
@@ -41,13 +79,13 @@ async fn users_exist(ctx: &Ctx, ids: &[String], field: &'static str) -> Result<(
 
 /// Sends `event` about a group to its members (member view), owner (owner view) and `outsiders`
 /// (public view), except the requesting socket; returns the requester's own payload.
-async fn announce(
+async fn announce<T: Serialize>(
     ctx: &Ctx,
     event: &str,
     detail: &GroupDetail,
     outsiders: &[String],
-    wrap: impl Fn(GroupView) -> Value,
-) -> Value {
+    wrap: impl Fn(GroupView) -> T,
+) -> T {
     let owner = rooms::user(&detail.group.owner_id);
     // Removed members are still in the group's room until the announcement is out.
     let outsiders: Vec<String> = outsiders.iter().map(|u| rooms::user(u)).collect();
@@ -67,330 +105,314 @@ async fn announce(
     wrap(detail.for_user(ctx.me()))
 }
 
-/// `group/create { name, description?, visibility?, members? }`.
-pub async fn create(ctx: &Ctx, f: &Fields) -> Outcome {
-    let name = f.text("name", 1, MAX_NAME)?;
-    let description = f
-        .optional_text("description", 0, MAX_DESCRIPTION)?
-        .unwrap_or_default();
-    let visibility = f.visibility()?.unwrap_or("public");
-    let mut members = f.ids("members")?.unwrap_or_default();
-    members.retain(|m| m != ctx.me());
-    users_exist(ctx, &members, "members").await?;
-    let group = ctx
-        .store()
-        .tincan()
-        .groups()
-        .create(
-            NewGroup {
-                name,
-                description,
-                visibility,
-                owner_id: ctx.me().to_owned(),
-            },
-            &members,
-        )
-        .await?;
-    let everyone: Vec<String> = members
-        .iter()
-        .map(String::as_str)
-        .chain([ctx.me()])
-        .map(rooms::user)
-        .collect();
-    ctx.join(everyone, vec![rooms::group(&group.id)]).await;
-    let detail = GroupDetail::load(ctx.store(), group).await?;
-    let own = announce(
-        ctx,
-        "group/created",
-        &detail,
-        &[],
-        |g| json!({ "group": g }),
-    )
-    .await;
-    Ok(Answer::Reply(own))
-}
+/// The creator and `members` are its members.
+impl Handle for CreateGroup {
+    type Reply = GroupReply;
 
-/// `group/edit { groupId, name?, description?, visibility?, addMembers?, removeMembers? }`:
-/// owner only. `addMembers` also approves pending requests.
-pub async fn edit(ctx: &Ctx, f: &Fields) -> Outcome {
-    let group_id = f.id("groupId")?;
-    let changes = GroupChanges {
-        name: f.optional_text("name", 1, MAX_NAME)?,
-        description: f.optional_text("description", 0, MAX_DESCRIPTION)?,
-        visibility: f.visibility()?,
-        add: f.ids("addMembers")?.unwrap_or_default(),
-        remove: f.ids("removeMembers")?.unwrap_or_default(),
-    };
-    let group = group(ctx, &group_id).await?;
-    if group.owner_id != ctx.me() {
-        return Err(TinCanError::Forbidden("Only the owner may edit the group."));
+    async fn handle(self, ctx: &Ctx) -> Result<GroupReply, TinCanError> {
+        let CreateGroup {
+            name,
+            description,
+            visibility,
+            mut members,
+        } = self;
+        members.retain(|m| m != ctx.me());
+        users_exist(ctx, &members, "members").await?;
+        let group = ctx
+            .store()
+            .tincan()
+            .groups()
+            .create(
+                NewGroup {
+                    name,
+                    description,
+                    visibility: visibility.as_str(),
+                    owner_id: ctx.me().to_owned(),
+                },
+                &members,
+            )
+            .await?;
+        let everyone: Vec<String> = members
+            .iter()
+            .map(String::as_str)
+            .chain([ctx.me()])
+            .map(rooms::user)
+            .collect();
+        ctx.join(everyone, vec![rooms::group(&group.id)]).await;
+        let detail = GroupDetail::load(ctx.store(), group).await?;
+        let own = announce(ctx, "group/created", &detail, &[], |group| GroupReply {
+            group,
+        })
+        .await;
+        Ok(own)
     }
-    if changes.remove.contains(&group.owner_id) {
-        return Err(TinCanError::invalid(
-            "removeMembers",
-            "The owner cannot be removed from their group.",
-        ));
-    }
-    if changes.add.iter().any(|a| changes.remove.contains(a)) {
-        return Err(TinCanError::invalid(
-            "addMembers",
-            "A user cannot be both added and removed.",
-        ));
-    }
-    users_exist(ctx, &changes.add, "addMembers").await?;
-    let edited = ctx
-        .store()
-        .tincan()
-        .groups()
-        .edit(&group_id, changes)
-        .await?
-        .ok_or(TinCanError::NotFound("group"))?;
-    let conversations = ctx
-        .store()
-        .tincan()
-        .conversations()
-        .in_group(&group_id)
-        .await?;
-    let added: Vec<String> = edited.added.iter().map(|u| rooms::user(u)).collect();
-    let mut joined = rooms::open_conversations(&conversations);
-    joined.push(rooms::group(&group_id));
-    ctx.join(added, joined).await;
-    let detail = GroupDetail::load(ctx.store(), edited.group).await?;
-    let own = announce(
-        ctx,
-        "group/edited",
-        &detail,
-        &edited.removed,
-        |g| json!({ "group": g }),
-    )
-    .await;
-    let removed: Vec<String> = edited.removed.iter().map(|u| rooms::user(u)).collect();
-    let mut left: Vec<String> = conversations
-        .iter()
-        .map(|c| rooms::conversation(&c.conversation.id))
-        .collect();
-    left.push(rooms::group(&group_id));
-    ctx.leave(removed, vec![], left).await;
-    Ok(Answer::Reply(own))
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Listed {
-    groups: Vec<GroupView>,
-    next_cursor: Option<String>,
-}
+/// Owner only. `addMembers` also approves pending requests.
+impl Handle for EditGroup {
+    type Reply = GroupReply;
 
-/// `group/list { query?, limit?, cursor? }`: public groups and the user's own, by name then id.
-pub async fn list(ctx: &Ctx, f: &Fields) -> Outcome {
-    let query = f.optional_string("query", MAX_QUERY)?;
-    let limit = f.limit()?;
-    let cursor = match f.optional_string("cursor", MAX_CURSOR)? {
-        None => None,
-        Some(c) => Some(decode_cursor(&c).ok_or_else(|| {
-            TinCanError::invalid("cursor", "cursor must be a nextCursor from group/list.")
-        })?),
-    };
-    let mut groups = ctx
-        .store()
-        .tincan()
-        .groups()
-        .list(ctx.me(), query.as_deref(), cursor.as_ref(), limit + 1)
-        .await?;
-    let more = groups.len() as u64 > limit;
-    groups.truncate(limit as usize);
-    let ids: Vec<String> = groups.iter().map(|g| g.id.clone()).collect();
-    let counts = ctx.store().tincan().groups().member_counts(&ids).await?;
-    let next_cursor = groups
-        .last()
-        .filter(|_| more)
-        .map(|g| encode_cursor(&g.name, &g.id));
-    let groups = groups
-        .iter()
-        .map(|g| GroupView::public(g, counts.get(&g.id).copied().unwrap_or(0)))
-        .collect();
-    Ok(Answer::reply(Listed {
-        groups,
-        next_cursor,
-    }))
-}
-
-/// An opaque cursor: the hex of `[name, id]` as JSON.
-fn encode_cursor(name: &str, id: &str) -> String {
-    hex::encode(json!([name, id]).to_string())
-}
-
-fn decode_cursor(cursor: &str) -> Option<GroupCursor> {
-    let bytes = hex::decode(cursor).ok()?;
-    let (name, id): (String, String) = serde_json::from_slice(&bytes).ok()?;
-    Some(GroupCursor { name, id })
-}
-
-/// `group/view { groupId }`: public details of any group; members to members; pending
-/// requests to the owner.
-pub async fn view(ctx: &Ctx, f: &Fields) -> Outcome {
-    let group = group(ctx, &f.id("groupId")?).await?;
-    let detail = GroupDetail::load(ctx.store(), group).await?;
-    Ok(Answer::reply(json!({ "group": detail.for_user(ctx.me()) })))
-}
-
-/// `group/join { groupId }`: a member of a public group at once; a pending request to the
-/// owner of a private one.
-pub async fn join(ctx: &Ctx, f: &Fields) -> Outcome {
-    let group = group(ctx, &f.id("groupId")?).await?;
-    match ctx
-        .store()
-        .tincan()
-        .groups()
-        .membership(&group.id, ctx.me())
-        .await?
-    {
-        Some(m) if m.status == MEMBER => return Err(TinCanError::AlreadyMember),
-        Some(_) => {
-            return Err(TinCanError::Conflict(
-                "Your request to join that group is already pending.",
+    async fn handle(self, ctx: &Ctx) -> Result<GroupReply, TinCanError> {
+        let group_id = self.group_id;
+        let changes = GroupChanges {
+            name: self.name,
+            description: self.description,
+            visibility: self.visibility.map(Visibility::as_str),
+            add: self.add,
+            remove: self.remove,
+        };
+        let group = group(ctx, &group_id).await?;
+        if group.owner_id != ctx.me() {
+            return Err(TinCanError::Forbidden("Only the owner may edit the group."));
+        }
+        if changes.remove.contains(&group.owner_id) {
+            return Err(TinCanError::invalid(
+                "removeMembers",
+                "The owner cannot be removed from their group.",
             ));
         }
-        None => {}
+        if changes.add.iter().any(|a| changes.remove.contains(a)) {
+            return Err(TinCanError::invalid(
+                "addMembers",
+                "A user cannot be both added and removed.",
+            ));
+        }
+        users_exist(ctx, &changes.add, "addMembers").await?;
+        let edited = ctx
+            .store()
+            .tincan()
+            .groups()
+            .edit(&group_id, changes)
+            .await?
+            .ok_or(TinCanError::NotFound("group"))?;
+        let conversations = ctx
+            .store()
+            .tincan()
+            .conversations()
+            .in_group(&group_id)
+            .await?;
+        let added: Vec<String> = edited.added.iter().map(|u| rooms::user(u)).collect();
+        let mut joined = rooms::open_conversations(&conversations);
+        joined.push(rooms::group(&group_id));
+        ctx.join(added, joined).await;
+        let detail = GroupDetail::load(ctx.store(), edited.group).await?;
+        let own = announce(ctx, "group/edited", &detail, &edited.removed, |group| {
+            GroupReply { group }
+        })
+        .await;
+        let removed: Vec<String> = edited.removed.iter().map(|u| rooms::user(u)).collect();
+        let mut left: Vec<String> = conversations
+            .iter()
+            .map(|c| rooms::conversation(&c.conversation.id))
+            .collect();
+        left.push(rooms::group(&group_id));
+        ctx.leave(removed, vec![], left).await;
+        Ok(own)
     }
-    let status = if group.visibility == "public" {
-        MEMBER
-    } else {
-        PENDING
-    };
-    if !ctx
-        .store()
-        .tincan()
-        .groups()
-        .join(&group.id, ctx.me(), status)
-        .await?
-    {
-        return Err(TinCanError::AlreadyMember);
+}
+
+/// Public groups and the user's own, by name then id.
+impl Handle for ListGroups {
+    type Reply = Listed;
+
+    async fn handle(self, ctx: &Ctx) -> Result<Listed, TinCanError> {
+        let ListGroups {
+            query,
+            limit,
+            cursor,
+        } = self;
+        let mut groups = ctx
+            .store()
+            .tincan()
+            .groups()
+            .list(ctx.me(), query.as_deref(), cursor.as_ref(), limit + 1)
+            .await?;
+        let more = groups.len() as u64 > limit;
+        groups.truncate(limit as usize);
+        let ids: Vec<String> = groups.iter().map(|g| g.id.clone()).collect();
+        let counts = ctx.store().tincan().groups().member_counts(&ids).await?;
+        let next_cursor = groups
+            .last()
+            .filter(|_| more)
+            .map(|g| encode_cursor(&g.name, &g.id));
+        let groups = groups
+            .iter()
+            .map(|g| GroupView::public(g, counts.get(&g.id).copied().unwrap_or(0)))
+            .collect();
+        Ok(Listed {
+            groups,
+            next_cursor,
+        })
     }
-    let me = ctx.me().to_owned();
-    let wrap = |g: GroupView| json!({ "group": g, "userId": me, "status": status });
-    if status == MEMBER {
+}
+
+/// Public details of any group; members to members; pending requests to the owner.
+impl Handle for ViewGroup {
+    type Reply = GroupReply;
+
+    async fn handle(self, ctx: &Ctx) -> Result<GroupReply, TinCanError> {
+        let group = group(ctx, &self.group_id).await?;
+        let detail = GroupDetail::load(ctx.store(), group).await?;
+        Ok(GroupReply {
+            group: detail.for_user(ctx.me()),
+        })
+    }
+}
+
+/// A member of a public group at once; a pending request to the owner of a private one.
+impl Handle for JoinGroup {
+    type Reply = Joined;
+
+    async fn handle(self, ctx: &Ctx) -> Result<Joined, TinCanError> {
+        let group = group(ctx, &self.group_id).await?;
+        match ctx
+            .store()
+            .tincan()
+            .groups()
+            .membership(&group.id, ctx.me())
+            .await?
+        {
+            Some(m) if Status::is_member(&m.status) => return Err(TinCanError::AlreadyMember),
+            Some(_) => {
+                return Err(TinCanError::Conflict(
+                    "Your request to join that group is already pending.",
+                ));
+            }
+            None => {}
+        }
+        let status = if Visibility::of(&group.visibility) == Some(Visibility::Public) {
+            Status::Member
+        } else {
+            Status::Pending
+        };
+        if !ctx
+            .store()
+            .tincan()
+            .groups()
+            .join(&group.id, ctx.me(), status.stored())
+            .await?
+        {
+            return Err(TinCanError::AlreadyMember);
+        }
+        let me = ctx.me().to_owned();
+        let wrap = |group: GroupView| Joined {
+            group,
+            user_id: me.clone(),
+            status,
+        };
+        if status == Status::Member {
+            let conversations = ctx
+                .store()
+                .tincan()
+                .conversations()
+                .in_group(&group.id)
+                .await?;
+            let mut joined = rooms::open_conversations(&conversations);
+            joined.push(rooms::group(&group.id));
+            ctx.join(vec![rooms::user(ctx.me())], joined).await;
+            let detail = GroupDetail::load(ctx.store(), group).await?;
+            return Ok(announce(ctx, "group/joined", &detail, &[], wrap).await);
+        }
+        let detail = GroupDetail::load(ctx.store(), group).await?;
+        let owner = rooms::user(&detail.group.owner_id);
+        ctx.broadcast(vec![owner], vec![], "group/joined", &wrap(detail.owner()))
+            .await;
+        ctx.broadcast(
+            vec![rooms::user(ctx.me())],
+            vec![],
+            "group/joined",
+            &wrap(detail.public()),
+        )
+        .await;
+        Ok(wrap(detail.public()))
+    }
+}
+
+/// A member leaves (or a pending request is withdrawn); the owner cannot leave.
+impl Handle for LeaveGroup {
+    type Reply = Left;
+
+    async fn handle(self, ctx: &Ctx) -> Result<Left, TinCanError> {
+        let group = group(ctx, &self.group_id).await?;
+        if group.owner_id == ctx.me() {
+            return Err(TinCanError::OwnerCannotLeave);
+        }
+        let Some(membership) = ctx
+            .store()
+            .tincan()
+            .groups()
+            .membership(&group.id, ctx.me())
+            .await?
+        else {
+            return Err(TinCanError::NotMember);
+        };
         let conversations = ctx
             .store()
             .tincan()
             .conversations()
             .in_group(&group.id)
             .await?;
-        let mut joined = rooms::open_conversations(&conversations);
-        joined.push(rooms::group(&group.id));
-        ctx.join(vec![rooms::user(ctx.me())], joined).await;
-        let detail = GroupDetail::load(ctx.store(), group).await?;
-        return Ok(Answer::Reply(
-            announce(ctx, "group/joined", &detail, &[], wrap).await,
-        ));
-    }
-    let detail = GroupDetail::load(ctx.store(), group).await?;
-    let owner = rooms::user(&detail.group.owner_id);
-    ctx.broadcast(vec![owner], vec![], "group/joined", &wrap(detail.owner()))
-        .await;
-    ctx.broadcast(
-        vec![rooms::user(ctx.me())],
-        vec![],
-        "group/joined",
-        &wrap(detail.public()),
-    )
-    .await;
-    Ok(Answer::Reply(wrap(detail.public())))
-}
-
-/// `group/leave { groupId }`: a member leaves (or a pending request is withdrawn); the owner
-/// cannot leave.
-pub async fn leave(ctx: &Ctx, f: &Fields) -> Outcome {
-    let group = group(ctx, &f.id("groupId")?).await?;
-    if group.owner_id == ctx.me() {
-        return Err(TinCanError::OwnerCannotLeave);
-    }
-    let Some(membership) = ctx
-        .store()
-        .tincan()
-        .groups()
-        .membership(&group.id, ctx.me())
-        .await?
-    else {
-        return Err(TinCanError::NotMember);
-    };
-    let conversations = ctx
-        .store()
-        .tincan()
-        .conversations()
-        .in_group(&group.id)
-        .await?;
-    if !ctx
-        .store()
-        .tincan()
-        .groups()
-        .leave(&group.id, ctx.me())
-        .await?
-    {
-        return Err(TinCanError::NotMember);
-    }
-    let payload = json!({ "groupId": group.id, "userId": ctx.me() });
-    let me = rooms::user(ctx.me());
-    let audience = if membership.status == MEMBER {
-        rooms::group(&group.id)
-    } else {
-        rooms::user(&group.owner_id)
-    };
-    ctx.broadcast(vec![audience, me.clone()], vec![], "group/left", &payload)
-        .await;
-    let mut left: Vec<String> = conversations
-        .iter()
-        .map(|c| rooms::conversation(&c.conversation.id))
-        .collect();
-    left.push(rooms::group(&group.id));
-    ctx.leave(vec![me], vec![], left).await;
-    Ok(Answer::Reply(payload))
-}
-
-/// `group/remove { groupId }`: owner only; its conversations and messages go too.
-pub async fn remove(ctx: &Ctx, f: &Fields) -> Outcome {
-    let group = group(ctx, &f.id("groupId")?).await?;
-    if group.owner_id != ctx.me() {
-        return Err(TinCanError::Forbidden(
-            "Only the owner may remove the group.",
-        ));
-    }
-    let conversations = ctx
-        .store()
-        .tincan()
-        .groups()
-        .remove(&group.id)
-        .await?
-        .ok_or(TinCanError::NotFound("group"))?;
-    let payload = json!({ "groupId": group.id });
-    let room = rooms::group(&group.id);
-    ctx.broadcast(vec![room.clone()], vec![], "group/removed", &payload)
-        .await;
-    let mut left: Vec<String> = conversations
-        .iter()
-        .map(|c| rooms::conversation(c))
-        .collect();
-    left.push(room.clone());
-    ctx.leave(vec![room], vec![], left).await;
-    Ok(Answer::Reply(payload))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cursors_round_trip_and_refuse_junk() {
-        let c = encode_cursor("Name \"quoted\" é", "id-1");
-        assert_eq!(
-            decode_cursor(&c),
-            Some(GroupCursor {
-                name: "Name \"quoted\" é".into(),
-                id: "id-1".into()
-            })
-        );
-        for junk in ["", "zz", "00", &hex::encode("[1,2]"), &hex::encode("{}")] {
-            assert_eq!(decode_cursor(junk), None, "{junk}");
+        if !ctx
+            .store()
+            .tincan()
+            .groups()
+            .leave(&group.id, ctx.me())
+            .await?
+        {
+            return Err(TinCanError::NotMember);
         }
+        let payload = Left {
+            group_id: group.id.clone(),
+            user_id: ctx.me().to_owned(),
+        };
+        let me = rooms::user(ctx.me());
+        let audience = if Status::is_member(&membership.status) {
+            rooms::group(&group.id)
+        } else {
+            rooms::user(&group.owner_id)
+        };
+        ctx.broadcast(vec![audience, me.clone()], vec![], "group/left", &payload)
+            .await;
+        let mut left: Vec<String> = conversations
+            .iter()
+            .map(|c| rooms::conversation(&c.conversation.id))
+            .collect();
+        left.push(rooms::group(&group.id));
+        ctx.leave(vec![me], vec![], left).await;
+        Ok(payload)
+    }
+}
+
+/// Owner only; its conversations and messages go too.
+impl Handle for RemoveGroup {
+    type Reply = Removed;
+
+    async fn handle(self, ctx: &Ctx) -> Result<Removed, TinCanError> {
+        let group = group(ctx, &self.group_id).await?;
+        if group.owner_id != ctx.me() {
+            return Err(TinCanError::Forbidden(
+                "Only the owner may remove the group.",
+            ));
+        }
+        let conversations = ctx
+            .store()
+            .tincan()
+            .groups()
+            .remove(&group.id)
+            .await?
+            .ok_or(TinCanError::NotFound("group"))?;
+        let payload = Removed {
+            group_id: group.id.clone(),
+        };
+        let room = rooms::group(&group.id);
+        ctx.broadcast(vec![room.clone()], vec![], "group/removed", &payload)
+            .await;
+        let mut left: Vec<String> = conversations
+            .iter()
+            .map(|c| rooms::conversation(c))
+            .collect();
+        left.push(room.clone());
+        ctx.leave(vec![room], vec![], left).await;
+        Ok(payload)
     }
 }

@@ -4,13 +4,34 @@ use std::collections::HashMap;
 
 use entity::tincan_user;
 use serde::Serialize;
-use serde_json::json;
 
+use super::events::Handle;
+use super::request::{CreateMessage, EditMessage, ListMessages, RemoveMessage};
 use super::views::{AuthorView, MessageView};
-use super::{Answer, Ctx, Fields, Outcome, TinCanError, conversations, rooms};
+use super::{Ctx, TinCanError, conversations, rooms};
 
-pub const MAX_CONTENT: usize = 4000;
-const MAX_CLIENT_ID: usize = 100;
+/// `{ message }`: `message/created`, `message/edited`.
+#[derive(Serialize)]
+pub struct MessageReply {
+    message: MessageView,
+}
+
+/// `message/removed { messageId, conversationId }`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Removed {
+    message_id: String,
+    conversation_id: String,
+}
+
+/// `message/list-response { conversationId, messages, hasMore }`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Listed {
+    conversation_id: String,
+    messages: Vec<MessageView>,
+    has_more: bool,
+}
 
 /// The signed-in user as an author.
 fn me(ctx: &Ctx) -> AuthorView {
@@ -21,81 +42,104 @@ fn me(ctx: &Ctx) -> AuthorView {
     }
 }
 
-/// `message/create { conversationId, content, clientId? }`.
-pub async fn create(ctx: &Ctx, f: &Fields) -> Outcome {
-    let id = f.id("conversationId")?;
-    let content = f.content("content", MAX_CONTENT)?;
-    let client_id = f.optional_string("clientId", MAX_CLIENT_ID)?;
-    conversations::visible(ctx, &id).await?;
-    let stored = ctx
-        .store()
-        .tincan()
-        .messages()
-        .create(&id, ctx.me(), &content, client_id.as_deref())
-        .await?;
-    let payload = json!({ "message": MessageView::new(&stored, me(ctx)) });
-    ctx.broadcast(
-        vec![rooms::conversation(&id)],
-        vec![],
-        "message/created",
-        &payload,
-    )
-    .await;
-    Ok(Answer::Reply(payload))
+/// In a conversation the user sees.
+impl Handle for CreateMessage {
+    type Reply = MessageReply;
+
+    async fn handle(self, ctx: &Ctx) -> Result<MessageReply, TinCanError> {
+        let CreateMessage {
+            conversation_id: id,
+            content,
+            client_id,
+        } = self;
+        conversations::visible(ctx, &id).await?;
+        let stored = ctx
+            .store()
+            .tincan()
+            .messages()
+            .create(&id, ctx.me(), &content, client_id.as_deref())
+            .await?;
+        let payload = MessageReply {
+            message: MessageView::new(&stored, me(ctx)),
+        };
+        ctx.broadcast(
+            vec![rooms::conversation(&id)],
+            vec![],
+            "message/created",
+            &payload,
+        )
+        .await;
+        Ok(payload)
+    }
 }
 
-/// `message/edit { messageId, content }`: its author only.
-pub async fn edit(ctx: &Ctx, f: &Fields) -> Outcome {
-    let id = f.id("messageId")?;
-    let content = f.content("content", MAX_CONTENT)?;
-    let (message, _) = visible_message(ctx, &id).await?;
-    if message.author_id != ctx.me() {
-        return Err(TinCanError::Forbidden(
-            "Only the author may edit a message.",
-        ));
+/// Its author only.
+impl Handle for EditMessage {
+    type Reply = MessageReply;
+
+    async fn handle(self, ctx: &Ctx) -> Result<MessageReply, TinCanError> {
+        let EditMessage {
+            message_id: id,
+            content,
+        } = self;
+        let (message, _) = visible_message(ctx, &id).await?;
+        if message.author_id != ctx.me() {
+            return Err(TinCanError::Forbidden(
+                "Only the author may edit a message.",
+            ));
+        }
+        let edited = ctx
+            .store()
+            .tincan()
+            .messages()
+            .edit(&id, &content)
+            .await?
+            .ok_or(TinCanError::NotFound("message"))?;
+        let payload = MessageReply {
+            message: MessageView::new(&edited, me(ctx)),
+        };
+        ctx.broadcast(
+            vec![rooms::conversation(&edited.conversation_id)],
+            vec![],
+            "message/edited",
+            &payload,
+        )
+        .await;
+        Ok(payload)
     }
-    let edited = ctx
-        .store()
-        .tincan()
-        .messages()
-        .edit(&id, &content)
-        .await?
-        .ok_or(TinCanError::NotFound("message"))?;
-    let payload = json!({ "message": MessageView::new(&edited, me(ctx)) });
-    ctx.broadcast(
-        vec![rooms::conversation(&edited.conversation_id)],
-        vec![],
-        "message/edited",
-        &payload,
-    )
-    .await;
-    Ok(Answer::Reply(payload))
 }
 
-/// `message/remove { messageId }`: its author, or the group's owner.
-pub async fn remove(ctx: &Ctx, f: &Fields) -> Outcome {
-    let id = f.id("messageId")?;
-    let (message, group_owner) = visible_message(ctx, &id).await?;
-    if message.author_id != ctx.me() && group_owner != ctx.me() {
-        return Err(TinCanError::Forbidden(
-            "Only the author or the group's owner may remove a message.",
-        ));
+/// Its author, or the group's owner.
+impl Handle for RemoveMessage {
+    type Reply = Removed;
+
+    async fn handle(self, ctx: &Ctx) -> Result<Removed, TinCanError> {
+        let id = self.message_id;
+        let (message, group_owner) = visible_message(ctx, &id).await?;
+        if message.author_id != ctx.me() && group_owner != ctx.me() {
+            return Err(TinCanError::Forbidden(
+                "Only the author or the group's owner may remove a message.",
+            ));
+        }
+        ctx.store()
+            .tincan()
+            .messages()
+            .remove(&id)
+            .await?
+            .ok_or(TinCanError::NotFound("message"))?;
+        let payload = Removed {
+            message_id: id,
+            conversation_id: message.conversation_id,
+        };
+        ctx.broadcast(
+            vec![rooms::conversation(&payload.conversation_id)],
+            vec![],
+            "message/removed",
+            &payload,
+        )
+        .await;
+        Ok(payload)
     }
-    ctx.store()
-        .tincan()
-        .messages()
-        .remove(&id)
-        .await?
-        .ok_or(TinCanError::NotFound("message"))?;
-    let payload = json!({ "messageId": id, "conversationId": message.conversation_id });
-    ctx.broadcast(
-        vec![rooms::conversation(&message.conversation_id)],
-        vec![],
-        "message/removed",
-        &payload,
-    )
-    .await;
-    Ok(Answer::Reply(payload))
 }
 
 /// A message that is not removed, in a conversation the user sees, with the group owner's id;
@@ -121,72 +165,73 @@ async fn visible_message(
     Ok((message, group.owner_id))
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Listed {
-    conversation_id: String,
-    messages: Vec<MessageView>,
-    has_more: bool,
-}
+/// Newest first, tombstones left out. `before` is a message id of the conversation (a removed
+/// one works too).
+impl Handle for ListMessages {
+    type Reply = Listed;
 
-/// `message/list { conversationId, before?, limit? }`: newest first, tombstones left out.
-/// `before` is a message id of the conversation (a removed one works too).
-pub async fn list(ctx: &Ctx, f: &Fields) -> Outcome {
-    let id = f.id("conversationId")?;
-    let before = f.optional_id("before")?;
-    let limit = f.limit()?;
-    conversations::visible(ctx, &id).await?;
-    let before = match before {
-        None => None,
-        Some(b) => Some(
-            ctx.store()
-                .tincan()
-                .messages()
-                .get(&b)
-                .await?
-                .filter(|m| m.conversation_id == id)
-                .ok_or_else(|| {
-                    TinCanError::invalid("before", "before must be a message of this conversation.")
-                })?,
-        ),
-    };
-    let mut messages = ctx
-        .store()
-        .tincan()
-        .messages()
-        .list(&id, before.as_ref(), limit + 1)
-        .await?;
-    let has_more = messages.len() as u64 > limit;
-    messages.truncate(limit as usize);
-    let mut author_ids: Vec<String> = messages.iter().map(|m| m.author_id.clone()).collect();
-    author_ids.sort();
-    author_ids.dedup();
-    let authors: HashMap<String, tincan_user::Model> = ctx
-        .store()
-        .tincan()
-        .accounts()
-        .get_many(&author_ids)
-        .await?
-        .into_iter()
-        .map(|u| (u.id.clone(), u))
-        .collect();
-    let messages = messages
-        .iter()
-        .map(|m| {
-            let author = match authors.get(&m.author_id) {
-                Some(u) => AuthorView::from(u),
-                None => AuthorView {
-                    id: m.author_id.clone(),
-                    username: String::new(),
-                    display_name: String::new(),
-                },
-            };
-            MessageView::new(m, author)
+    async fn handle(self, ctx: &Ctx) -> Result<Listed, TinCanError> {
+        let ListMessages {
+            conversation_id: id,
+            before,
+            limit,
+        } = self;
+        conversations::visible(ctx, &id).await?;
+        let before = match before {
+            None => None,
+            Some(b) => Some(
+                ctx.store()
+                    .tincan()
+                    .messages()
+                    .get(&b)
+                    .await?
+                    .filter(|m| m.conversation_id == id)
+                    .ok_or_else(|| {
+                        TinCanError::invalid(
+                            "before",
+                            "before must be a message of this conversation.",
+                        )
+                    })?,
+            ),
+        };
+        let mut messages = ctx
+            .store()
+            .tincan()
+            .messages()
+            .list(&id, before.as_ref(), limit + 1)
+            .await?;
+        let has_more = messages.len() as u64 > limit;
+        messages.truncate(limit as usize);
+        let mut author_ids: Vec<String> = messages.iter().map(|m| m.author_id.clone()).collect();
+        author_ids.sort();
+        author_ids.dedup();
+        let authors: HashMap<String, tincan_user::Model> = ctx
+            .store()
+            .tincan()
+            .accounts()
+            .get_many(&author_ids)
+            .await?
+            .into_iter()
+            .map(|u| (u.id.clone(), u))
+            .collect();
+        let messages = messages
+            .iter()
+            .map(|m| {
+                let author = match authors.get(&m.author_id) {
+                    Some(u) => AuthorView::from(u),
+                    None => AuthorView {
+                        id: m.author_id.clone(),
+                        username: String::new(),
+                        display_name: String::new(),
+                    },
+                };
+                MessageView::new(m, author)
+            })
+            .collect();
+        Ok(Listed {
+            conversation_id: id,
+            messages,
+            has_more,
         })
-        .collect();
-    Ok(Answer::reply(Listed {
-        conversation_id: id,
-        messages,
-        has_more,
-    }))
+    }
 }

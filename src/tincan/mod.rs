@@ -6,20 +6,23 @@
 //! user, groups and conversations (`rooms`) before the client hears it is connected. Its events
 //! then go through the shared [`inbox`](crate::socket::inbox), so they take effect in arrival order.
 //!
-//! Each event is decoded into [`Fields`], validated, applied through the store, and answered:
-//! the requester gets the success event (with its `requestId`) and an acknowledgement
-//! `{ ok: true, ... }`, the others concerned get the same event through the rooms; a failure goes
-//! to the requester only, as the request's `-failed` event (or its `-response` with `ok: false`)
-//! and `{ ok: false, code, message }` on the acknowledgement.
+//! Each event has a row in one table (`events::ROUTES`): its request type, decoded once from
+//! the payload (`request`), whose handler applies it through the store; the event its success
+//! is answered with; how its failure reaches the requester. The requester gets the success event
+//! (with its `requestId`) and an acknowledgement `{ ok: true, ... }`, the others concerned get
+//! the same event through the rooms; a failure goes to the requester only, as the request's
+//! `-failed` event (or its `-response` with `ok: false`) and `{ ok: false, code, message }` on
+//! the acknowledgement.
 //!
-//! Modules, one per family: `accounts` (HTTP register/login/logout), `groups`,
-//! `conversations`, `messages`, `typing`; with `payload` (lenient decoding), `views`
-//! (wire shapes), `rooms` (who hears what), `error` (codes).
+//! Modules: `events` (the table, and answering), `request` (one type per client event),
+//! `payload` (lenient decoding of one field at a time); the handlers, one module per family:
+//! `accounts` (HTTP register/login/logout, and `auth/logout`), `groups`, `conversations`,
+//! `messages`, `typing`; with `views` (wire shapes), `rooms` (who hears what), `error` (codes).
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
@@ -36,16 +39,19 @@ use crate::store::Store;
 mod accounts;
 mod conversations;
 mod error;
+mod events;
 mod groups;
 mod messages;
 mod payload;
+mod request;
 mod rooms;
+#[cfg(test)]
+mod tests;
 mod typing;
 mod views;
 
 pub use accounts::routes;
 pub use error::TinCanError;
-pub use payload::Fields;
 
 /// The namespace path.
 pub const NS: &str = "/tincan";
@@ -135,23 +141,6 @@ impl Protocol for TinCanProtocol {
     }
 }
 
-/// Answers a request with a failure: the request's failure event (its `-failed` event, or its
-/// `-response` with `ok: false`), then `{ ok: false, code, message, field?, requestId? }` on the
-/// acknowledgement. Unknown events get the acknowledgement only.
-fn refuse(s: &dyn Sock, event: &str, error: &TinCanError, request_id: Option<String>, ack: Ack) {
-    let body = failed(&error.wire(), request_id);
-    match kind(event).map(|k| k.failure) {
-        Some(Failure::Event(name)) => {
-            let mut body = body.clone();
-            body.remove("ok");
-            socket::emit(s, name, &body);
-        }
-        Some(Failure::Response(name)) => socket::emit(s, name, &body),
-        Some(Failure::Silent) | None => {}
-    }
-    ack.send(&wire::json(&body));
-}
-
 /// What `/tincan` keeps about a connected socket: who is behind it.
 struct Connected {
     app: Arc<AppState>,
@@ -168,7 +157,12 @@ impl Served for Connected {
                     socket,
                     me: self.me.clone(),
                 };
-                handle(&ctx, &event, data, ack).await;
+                let Some(route) = events::route(&event) else {
+                    tracing::debug!(sid = %ctx.socket.id(), event, "unknown tincan event ignored");
+                    return;
+                };
+                tracing::trace!(sid = %ctx.socket.id(), event, "handling");
+                events::handle(&ctx, route, data, ack).await;
             }
         })
     }
@@ -179,198 +173,9 @@ impl Served for Connected {
             Refusal::Overloaded => TinCanError::RateLimited,
             Refusal::Panicked => TinCanError::Internal(anyhow::anyhow!("the handler panicked")),
         };
-        refuse(socket, event, &error, None, ack);
+        let failure = events::route(event).map(|r| r.failure);
+        events::refuse(socket, failure, &error, None, ack);
     }
-}
-
-/// How a request's failure reaches the requester.
-#[derive(Clone, Copy)]
-enum Failure {
-    /// Its own `-failed` event.
-    Event(&'static str),
-    /// Its `-response` event with `ok: false`.
-    Response(&'static str),
-    /// Only the acknowledgement (typing).
-    Silent,
-}
-
-#[derive(Clone, Copy)]
-struct Kind {
-    /// The requester's success event, if any.
-    success: Option<&'static str>,
-    failure: Failure,
-}
-
-/// The answers of each client message of the protocol; `None` for unknown events.
-fn kind(event: &str) -> Option<Kind> {
-    let (success, failure) = match event {
-        "auth/logout" => (None, Failure::Silent),
-        "group/create" => (Some("group/created"), Failure::Event("group/create-failed")),
-        "group/edit" => (Some("group/edited"), Failure::Event("group/edit-failed")),
-        "group/list" => (
-            Some("group/list-response"),
-            Failure::Response("group/list-response"),
-        ),
-        "group/view" => (
-            Some("group/view-response"),
-            Failure::Response("group/view-response"),
-        ),
-        "group/join" => (Some("group/joined"), Failure::Event("group/join-failed")),
-        "group/leave" => (Some("group/left"), Failure::Event("group/leave-failed")),
-        "group/remove" => (Some("group/removed"), Failure::Event("group/remove-failed")),
-        "conversation/create" => (
-            Some("conversation/created"),
-            Failure::Event("conversation/create-failed"),
-        ),
-        "conversation/edit" => (
-            Some("conversation/edited"),
-            Failure::Event("conversation/edit-failed"),
-        ),
-        "conversation/list" => (
-            Some("conversation/list-response"),
-            Failure::Response("conversation/list-response"),
-        ),
-        "conversation/remove" => (
-            Some("conversation/removed"),
-            Failure::Event("conversation/remove-failed"),
-        ),
-        "conversation/type-start" | "conversation/type-end" => (None, Failure::Silent),
-        "message/create" => (
-            Some("message/created"),
-            Failure::Event("message/create-failed"),
-        ),
-        "message/edit" => (
-            Some("message/edited"),
-            Failure::Event("message/edit-failed"),
-        ),
-        "message/remove" => (
-            Some("message/removed"),
-            Failure::Event("message/remove-failed"),
-        ),
-        "message/list" => (
-            Some("message/list-response"),
-            Failure::Event("message/list-failed"),
-        ),
-        _ => return None,
-    };
-    Some(Kind { success, failure })
-}
-
-/// A handled request.
-pub enum Answer {
-    /// The requester's success payload (a JSON object).
-    Reply(Value),
-    /// Nothing but `{ ok: true }` on the acknowledgement.
-    Quiet,
-    /// Signed out: acknowledge, then drop every socket of the token with this hash.
-    SignedOut(String),
-}
-
-impl Answer {
-    pub fn reply(payload: impl Serialize) -> Self {
-        Self::Reply(serde_json::to_value(payload).unwrap_or(Value::Null))
-    }
-}
-
-pub type Outcome = Result<Answer, TinCanError>;
-
-async fn dispatch(ctx: &Ctx, event: &str, f: &Fields) -> Outcome {
-    match event {
-        "auth/logout" => accounts::socket_logout(ctx).await,
-        "group/create" => groups::create(ctx, f).await,
-        "group/edit" => groups::edit(ctx, f).await,
-        "group/list" => groups::list(ctx, f).await,
-        "group/view" => groups::view(ctx, f).await,
-        "group/join" => groups::join(ctx, f).await,
-        "group/leave" => groups::leave(ctx, f).await,
-        "group/remove" => groups::remove(ctx, f).await,
-        "conversation/create" => conversations::create(ctx, f).await,
-        "conversation/edit" => conversations::edit(ctx, f).await,
-        "conversation/list" => conversations::list(ctx, f).await,
-        "conversation/remove" => conversations::remove(ctx, f).await,
-        "conversation/type-start" => typing::start(ctx, f).await,
-        "conversation/type-end" => typing::end(ctx, f).await,
-        "message/create" => messages::create(ctx, f).await,
-        "message/edit" => messages::edit(ctx, f).await,
-        "message/remove" => messages::remove(ctx, f).await,
-        "message/list" => messages::list(ctx, f).await,
-        _ => Ok(Answer::Quiet),
-    }
-}
-
-async fn handle(ctx: &Ctx, event: &str, data: Value, ack: Ack) {
-    let sid = ctx.socket.id();
-    let Some(kind) = kind(event) else {
-        tracing::debug!(%sid, event, "unknown tincan event ignored");
-        return;
-    };
-    tracing::trace!(%sid, event, "handling");
-    let fields = Fields::try_from(data);
-    // The requestId is echoed whenever it can be read, even when something else is wrong.
-    let request_id = fields
-        .as_ref()
-        .ok()
-        .and_then(|f| f.request_id().ok().flatten());
-    let outcome = match fields {
-        // Signing out needs nothing from the payload: a malformed one must not keep anyone in.
-        _ if event == "auth/logout" => accounts::socket_logout(ctx).await,
-        Ok(f) => match f.request_id() {
-            Ok(_) => dispatch(ctx, event, &f).await,
-            Err(e) => Err(e),
-        },
-        Err(e) => Err(e),
-    };
-    match outcome {
-        Ok(Answer::Reply(payload)) => {
-            let mut payload = match payload {
-                Value::Object(map) => map,
-                _ => Map::new(),
-            };
-            // Every `-response` says whether it answers a success.
-            if kind.success.is_some_and(|s| s.ends_with("-response")) {
-                payload.insert("ok".into(), Value::Bool(true));
-            }
-            if let Some(id) = &request_id {
-                payload.insert("requestId".into(), Value::String(id.clone()));
-            }
-            if let Some(success) = kind.success {
-                socket::emit(&*ctx.socket, success, &payload);
-            }
-            payload.insert("ok".into(), Value::Bool(true));
-            ack.send(&wire::json(&payload));
-        }
-        Ok(Answer::Quiet) => ack.send(&wire::json(&ok(request_id))),
-        Ok(Answer::SignedOut(token_hash)) => {
-            ack.send(&wire::json(&ok(request_id)));
-            disconnect_token(&ctx.app, &token_hash).await;
-        }
-        Err(error) => {
-            error.log(sid, event);
-            refuse(&*ctx.socket, event, &error, request_id, ack);
-        }
-    }
-}
-
-fn ok(request_id: Option<String>) -> Map<String, Value> {
-    let mut body = Map::new();
-    body.insert("ok".into(), Value::Bool(true));
-    if let Some(id) = request_id {
-        body.insert("requestId".into(), Value::String(id));
-    }
-    body
-}
-
-/// `{ ok: false, code, message, field?, requestId? }`.
-fn failed(error: &crate::socket::WireError, request_id: Option<String>) -> Map<String, Value> {
-    let mut body = match json!(error) {
-        Value::Object(map) => map,
-        _ => Map::new(),
-    };
-    body.insert("ok".into(), Value::Bool(false));
-    if let Some(id) = request_id {
-        body.insert("requestId".into(), Value::String(id));
-    }
-    body
 }
 
 /// The socket.io room of the sockets signed in with one token.
@@ -410,7 +215,7 @@ impl Ctx {
     ) {
         let mut except = except;
         except.push(sio::own_room(self.socket.id()));
-        let payload = wire::json(payload);
+        let payload = wire::json(&events::sorted(payload));
         self.app.io.emit(NS, to, except, event, &payload).await;
     }
 

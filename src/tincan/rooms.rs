@@ -7,7 +7,8 @@
 //! that asked).
 use sea_orm::DbErr;
 
-use crate::store::{ConversationRecord, MEMBER, Store};
+use super::views::Status;
+use crate::store::{ConversationRecord, Store};
 
 pub fn user(id: &str) -> String {
     format!("user:{id}")
@@ -48,7 +49,7 @@ pub fn audience(record: &ConversationRecord, group_owner: &str) -> Vec<String> {
 pub async fn of_user(store: &Store, user_id: &str) -> Result<Vec<String>, DbErr> {
     let mut rooms = vec![user(user_id)];
     for membership in store.tincan().groups().memberships_of(user_id).await? {
-        if membership.status != MEMBER {
+        if !Status::is_member(&membership.status) {
             continue;
         }
         let Some(g) = store.tincan().groups().get(&membership.group_id).await? else {

@@ -10,7 +10,9 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::task::AbortHandle;
 
-use super::{Answer, Ctx, Fields, NS, Outcome, conversations, rooms};
+use super::events::Handle;
+use super::request::{TypeEnd, TypeStart};
+use super::{Ctx, NS, TinCanError, conversations, rooms};
 use crate::socket::sio::Io;
 use crate::socket::wire;
 
@@ -83,8 +85,11 @@ impl Typing {
     }
 }
 
-async fn notice(ctx: &Ctx, f: &Fields) -> Result<Notice, super::TinCanError> {
-    let id = f.id("conversationId")?;
+/// Nothing but `{ ok: true }` on the acknowledgement.
+#[derive(Serialize)]
+pub struct Quiet {}
+
+async fn notice(ctx: &Ctx, id: String) -> Result<Notice, TinCanError> {
     conversations::visible(ctx, &id).await?;
     Ok(Notice {
         conversation_id: id,
@@ -93,23 +98,31 @@ async fn notice(ctx: &Ctx, f: &Fields) -> Result<Notice, super::TinCanError> {
     })
 }
 
-/// `conversation/type-start`: the others who can see the conversation hear it.
-pub async fn start(ctx: &Ctx, f: &Fields) -> Outcome {
-    let notice = notice(ctx, f).await?;
-    relay(ctx, "conversation/type-start", &notice).await;
-    ctx.app.tincan.typing.started(ctx.app.io.clone(), notice);
-    Ok(Answer::Quiet)
+/// The others who can see the conversation hear it.
+impl Handle for TypeStart {
+    type Reply = Quiet;
+
+    async fn handle(self, ctx: &Ctx) -> Result<Quiet, TinCanError> {
+        let notice = notice(ctx, self.conversation_id).await?;
+        relay(ctx, "conversation/type-start", &notice).await;
+        ctx.app.tincan.typing.started(ctx.app.io.clone(), notice);
+        Ok(Quiet {})
+    }
 }
 
-/// `conversation/type-end`: relayed, and the timer cancelled.
-pub async fn end(ctx: &Ctx, f: &Fields) -> Outcome {
-    let notice = notice(ctx, f).await?;
-    ctx.app
-        .tincan
-        .typing
-        .ended(&notice.user_id, &notice.conversation_id);
-    relay(ctx, "conversation/type-end", &notice).await;
-    Ok(Answer::Quiet)
+/// Relayed, and the timer cancelled.
+impl Handle for TypeEnd {
+    type Reply = Quiet;
+
+    async fn handle(self, ctx: &Ctx) -> Result<Quiet, TinCanError> {
+        let notice = notice(ctx, self.conversation_id).await?;
+        ctx.app
+            .tincan
+            .typing
+            .ended(&notice.user_id, &notice.conversation_id);
+        relay(ctx, "conversation/type-end", &notice).await;
+        Ok(Quiet {})
+    }
 }
 
 async fn relay(ctx: &Ctx, event: &str, notice: &Notice) {

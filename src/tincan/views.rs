@@ -5,7 +5,31 @@ use entity::{tincan_group, tincan_message, tincan_user};
 use serde::Serialize;
 
 use crate::clock::Iso;
-use crate::store::{ConversationRecord, MEMBER, Store};
+use crate::store::{ConversationRecord, MEMBER, PENDING, Store};
+
+/// A user's place in a group, as the wire spells it (`member`, `pending`) and the store keeps it
+/// ([`MEMBER`], [`PENDING`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Member,
+    Pending,
+}
+
+impl Status {
+    /// As the store keeps it.
+    pub fn stored(self) -> &'static str {
+        match self {
+            Self::Member => MEMBER,
+            Self::Pending => PENDING,
+        }
+    }
+
+    /// Whether a status as stored is [`Status::Member`] (anything else is a pending request).
+    pub fn is_member(stored: &str) -> bool {
+        stored == MEMBER
+    }
+}
 
 /// `{ id, username, displayName, createdAt }`: never the password hash.
 #[derive(Debug, Clone, Serialize)]
@@ -89,7 +113,7 @@ impl GroupDetail {
             let Some(user) = users.get(&row.user_id) else {
                 continue;
             };
-            if row.status == MEMBER {
+            if Status::is_member(&row.status) {
                 members.push(UserView::from(user));
             } else {
                 pending.push(UserView::from(user));
