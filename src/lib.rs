@@ -95,6 +95,8 @@ impl AppState {
             tincan: tincan::TinCan::new(&config.tincan),
             push: Arc::default(),
             lines: outflow::Lines::new(config.max_socket_buffer),
+            admin: None,
+            ops: ops::Ops::default(),
             config,
         })
     }

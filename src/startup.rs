@@ -455,33 +455,3 @@ fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
         })
     }
 }
-
-/// The application's state for unit tests: `store`, this node's own presence, the default
-/// settings, and `io` standing in for socket.io.
-#[cfg(test)]
-pub(crate) fn test_state(store: Store, io: Arc<dyn crate::sio::Io>) -> Arc<AppState> {
-    use clap::Parser;
-
-    #[derive(Parser)]
-    struct Defaults {
-        #[command(flatten)]
-        config: Config,
-    }
-    let config = Defaults::parse_from(["bubble"]).config;
-    Arc::new(AppState {
-        tincan: tincan::TinCan::new(&config.tincan),
-        sign_in_limits: auth::rate_limit::LoginLimits::new(
-            config.auth_login_per_ip,
-            config.auth_login_per_user,
-        ),
-        lines: outflow::Lines::new(config.max_socket_buffer),
-        config,
-        store,
-        presence: Presence::default(),
-        listed: bubble::ListedRooms::default(),
-        io,
-        push: Arc::default(),
-        admin: None,
-        ops: ops::Ops::default(),
-    })
-}

@@ -99,7 +99,7 @@ impl Server {
     async fn new() -> Self {
         let (dir, store) = temp_store().await;
         let io = Arc::new(RecordingIo::default());
-        let app = crate::startup::test_state(store, io.clone());
+        let app = crate::AppState::for_tests(store, io.clone(), |_| {});
         Self { _dir: dir, app, io }
     }
 
