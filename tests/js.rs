@@ -20,7 +20,8 @@
 //! - Two files run at a time, as `node --test --test-concurrency=2` did: each starts servers of
 //!   its own, and the machines have few cores. `--test-threads` or `RUST_TEST_THREADS` overrides.
 //! - Node.js 20+ and npm are needed: their absence fails every test instead of skipping it. `npm
-//!   ci` runs once, before the first file, when the clients are not installed.
+//!   ci` runs once, before the first file, when the packages are not installed or
+//!   `package-lock.json` changed since they were.
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -118,6 +119,15 @@ fn prepared() -> Result<(), Failed> {
     PREPARED.get_or_init(prepare).clone().map_err(Failed::from)
 }
 
+/// Whether `node_modules` holds what `package-lock.json` lists: npm writes its own copy of the
+/// lock there on install, so one older than the lock (or none) means the lock changed since.
+fn installed_as_locked() -> bool {
+    let modified = |path: PathBuf| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    let lock = modified(root().join("package-lock.json"));
+    let installed = modified(root().join("node_modules").join(".package-lock.json"));
+    matches!((lock, installed), (Some(lock), Some(installed)) if installed >= lock)
+}
+
 fn prepare() -> Result<(), String> {
     let node = Command::new("node")
         .arg("--version")
@@ -135,7 +145,7 @@ fn prepare() -> Result<(), String> {
             "Node.js 20 or newer is required, found {version:?}"
         ));
     }
-    if !root().join("node_modules").join("sio4").exists() {
+    if !installed_as_locked() {
         let status = Command::new("npm")
             .args(["ci", "--no-audit", "--no-fund"])
             .current_dir(root())
