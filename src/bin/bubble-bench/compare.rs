@@ -72,6 +72,7 @@ async fn run_one(
             let args = FanoutArgs {
                 rooms: a.fanout_rooms,
                 members: a.fanout_members,
+                senders_per_room: None,
                 rate: a.fanout_rate,
                 duration: a.duration,
                 warmup: 2,

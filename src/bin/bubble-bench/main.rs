@@ -78,8 +78,8 @@ impl Target {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Rooms of members all sending at a set rate: deliveries/s, send-to-receive latency,
-    /// errors, server CPU and peak RSS.
+    /// Rooms of members sending at a set rate: deliveries/s, send-to-receive latency, errors,
+    /// server CPU, CPU per delivery and peak RSS.
     Fanout(fanout::FanoutArgs),
     /// Senders alone in their rooms, each sending as fast as acknowledged: stored messages/s.
     Ingest(ingest::IngestArgs),
