@@ -4,19 +4,21 @@
 //! Every simulated client is one raw websocket speaking socket.io itself ([`sio`]), driven by
 //! one task, so that tens of thousands fit in this process. Latencies go to HDR histograms
 //! ([`report`]); the server's CPU and memory are read from `/proc` ([`server`]). One module per
-//! scenario: [`fanout`] (and `step`), [`ingest`], [`idle`], [`list`]; [`compare`] runs them
-//! against both servers.
+//! scenario: [`fanout`] (and `step`), [`cost`], [`single`], [`ingest`], [`idle`], [`list`];
+//! [`compare`] runs them against both servers.
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
 mod compare;
+mod cost;
 mod fanout;
 mod idle;
 mod ingest;
 mod list;
 mod report;
 mod server;
+mod single;
 mod sio;
 
 use server::Server;
@@ -81,6 +83,12 @@ enum Command {
     /// Rooms of members sending at a set rate: deliveries/s, send-to-receive latency, errors,
     /// server CPU, CPU per delivery and peak RSS.
     Fanout(fanout::FanoutArgs),
+    /// Fan-out at a fixed moderate load (20 rooms x 50 members, one sender per room at 10/s):
+    /// server CPU time per delivery.
+    Cost(cost::CostArgs),
+    /// One sender: K messages in flight alone in a room (acks/s, ack latency), or with `--rate`
+    /// an open loop into a room of `--members` (delivery latency).
+    Single(single::SingleArgs),
     /// Senders alone in their rooms, each sending as fast as acknowledged: stored messages/s.
     Ingest(ingest::IngestArgs),
     /// Idle connections with `bubble=<uuid>` tokens: server RSS per connection.
@@ -103,6 +111,8 @@ fn main() -> anyhow::Result<()> {
         let t = &cli.target;
         let report = match &cli.command {
             Command::Fanout(a) => fanout::run(&t.server()?, t.eio, a).await?,
+            Command::Cost(a) => cost::run(&t.server()?, t.eio, a).await?,
+            Command::Single(a) => single::run(&t.server()?, t.eio, a).await?,
             Command::Ingest(a) => ingest::run(&t.server()?, t.eio, a).await?,
             Command::Idle(a) => idle::run(&t.server()?, t.eio, a).await?,
             Command::List(a) => list::run(&t.server()?, t.eio, a).await?,
