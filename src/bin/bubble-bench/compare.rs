@@ -1,8 +1,6 @@
 //! `compare`: the same scenarios against `bubble` and the Node.js reference, each run on a fresh
 //! server, the two alternating (and swapping who goes first every round) so that neither always
 //! gets the warmer machine. Prints a Markdown table.
-use std::path::PathBuf;
-
 use crate::fanout::FanoutArgs;
 use crate::idle::IdleArgs;
 use crate::ingest::IngestArgs;
@@ -13,9 +11,6 @@ use crate::{Target, fanout, idle, ingest, list};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct CompareArgs {
-    /// The Node.js reference's directory (with `npm ci` done).
-    #[arg(long, default_value = "bench/node-reference")]
-    pub node_dir: PathBuf,
     /// Scenarios to run, in order.
     #[arg(long, value_delimiter = ',', default_value = "fanout,ingest,idle,list")]
     pub scenarios: Vec<Scenario>,
@@ -124,13 +119,7 @@ pub async fn run(target: &Target, a: &CompareArgs) -> anyhow::Result<()> {
             for k in 0..2 {
                 let k = (k + round) % 2;
                 let kind = kinds[k];
-                let server = match kind {
-                    Kind::Bubble => Server::start_bubble(
-                        &target.bubble_binary(),
-                        target.database_url.as_deref(),
-                    )?,
-                    Kind::Node => Server::start_node(&a.node_dir)?,
-                };
+                let server = target.start(kind)?;
                 eprintln!("round {} {:?} on {}", round + 1, scenario, kind.name());
                 let report = run_one(&server, target, scenario, a).await?;
                 report.print();

@@ -1,11 +1,12 @@
-//! `bubble-bench`: a load generator for the Bubble server, and a comparison with the Node.js
-//! reference in `bench/node-reference/`.
+//! `bubble-bench`: a load generator for the Bubble server, and a comparison with two references:
+//! the Node.js server in `bench/node-reference/` and a minimal fan-out server of its own
+//! ([`floor`]).
 //!
 //! Every simulated client is one raw websocket speaking socket.io itself ([`sio`]), driven by
 //! one task, so that tens of thousands fit in this process. Latencies go to HDR histograms
 //! ([`report`]); the server's CPU and memory are read from `/proc` ([`server`]). One module per
 //! scenario: [`fanout`] (and `step`), [`cost`], [`single`], [`ingest`], [`idle`], [`list`];
-//! [`compare`] runs them against both servers.
+//! [`compare`] runs them against bubble and the Node.js reference.
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -13,6 +14,7 @@ use clap::{Args, Parser, Subcommand};
 mod compare;
 mod cost;
 mod fanout;
+mod floor;
 mod idle;
 mod ingest;
 mod list;
@@ -21,15 +23,16 @@ mod server;
 mod single;
 mod sio;
 
-use server::Server;
+use server::{Kind, Server};
 use sio::Eio;
 
 /// Load generator for the Bubble socket.io server.
 ///
 /// By default each run starts its own server: the `bubble` binary next to this one (or
-/// `--server`) on 127.0.0.1, a free port and a fresh SQLite file, stopped afterwards. With
-/// `--url` it drives a server that is already running instead (give `--pid` for its CPU and
-/// memory). Traffic only ever goes to the server's address; every run is bounded in time.
+/// `--server`) on 127.0.0.1, a free port and a fresh SQLite file, stopped afterwards (`--start`
+/// starts a reference instead). With `--url` it drives a server that is already running instead
+/// (give `--pid` for its CPU and memory). Traffic only ever goes to the server's address; every
+/// run is bounded in time.
 #[derive(Parser)]
 #[command(name = "bubble-bench", version)]
 struct Cli {
@@ -57,6 +60,19 @@ pub struct Target {
     /// Engine.IO generation of the simulated clients: 4 (socket.io-client 3+) or 3 (1.x/2.x).
     #[arg(long, global = true, value_enum, default_value = "4")]
     eio: Eio,
+    /// The server a scenario starts (not `compare`, which starts its own). `floor` knows only
+    /// `create_room`, `join_room` and `add_message`: fit for fanout, step, cost and single.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "bubble",
+        conflicts_with = "url"
+    )]
+    start: Kind,
+    /// The Node.js reference's directory (with `npm ci` done).
+    #[arg(long, global = true, default_value = "bench/node-reference")]
+    node_dir: PathBuf,
 }
 
 impl Target {
@@ -69,11 +85,22 @@ impl Target {
         })
     }
 
-    /// The server to drive: the one at `--url`, or a fresh `bubble`.
+    /// The server to drive: the one at `--url`, or a fresh one of `--start`.
     fn server(&self) -> anyhow::Result<Server> {
         match &self.url {
             Some(url) => Ok(Server::existing(url, self.pid)),
-            None => Server::start_bubble(&self.bubble_binary(), self.database_url.as_deref()),
+            None => self.start(self.start),
+        }
+    }
+
+    /// Starts a fresh server of `kind`.
+    fn start(&self, kind: Kind) -> anyhow::Result<Server> {
+        match kind {
+            Kind::Bubble => {
+                Server::start_bubble(&self.bubble_binary(), self.database_url.as_deref())
+            }
+            Kind::Node => Server::start_node(&self.node_dir),
+            Kind::Floor => Server::start_floor(),
         }
     }
 }
@@ -100,6 +127,9 @@ enum Command {
     Step(fanout::StepArgs),
     /// The scenarios against `bubble` and the Node.js reference, alternating, as a table.
     Compare(compare::CompareArgs),
+    /// The floor reference server, until killed (started by `--start floor`).
+    #[command(hide = true)]
+    FloorServer(floor::FloorArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -119,6 +149,10 @@ fn main() -> anyhow::Result<()> {
             Command::Step(a) => fanout::step(&t.server()?, t.eio, a).await?,
             Command::Compare(a) => {
                 compare::run(t, a).await?;
+                return Ok(());
+            }
+            Command::FloorServer(a) => {
+                floor::serve(a).await?;
                 return Ok(());
             }
         };
