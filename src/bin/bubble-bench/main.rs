@@ -6,7 +6,7 @@
 //! one task, so that tens of thousands fit in this process. Latencies go to HDR histograms
 //! ([`report`]); the server's CPU and memory are read from `/proc` ([`server`]). One module per
 //! scenario: [`fanout`] (and `step`), [`cost`], [`single`], [`ingest`], [`idle`], [`list`];
-//! [`compare`] runs them against bubble and the Node.js reference.
+//! [`compare`] runs them against bubble and the references.
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -60,7 +60,7 @@ pub struct Target {
     /// Engine.IO generation of the simulated clients: 4 (socket.io-client 3+) or 3 (1.x/2.x).
     #[arg(long, global = true, value_enum, default_value = "4")]
     eio: Eio,
-    /// The server a scenario starts (not `compare`, which starts its own). `floor` knows only
+    /// The server a scenario starts (not `compare`, which starts them all). `floor` knows only
     /// `create_room`, `join_room` and `add_message`: fit for fanout, step, cost and single.
     #[arg(
         long,
@@ -125,9 +125,9 @@ enum Command {
     /// Fan-out stepped up until the server saturates: the highest delivery rate, the last step
     /// whose p99 was under a threshold, and the latency at half the highest rate.
     Step(fanout::StepArgs),
-    /// The scenarios against `bubble` and the Node.js reference, alternating, as a table.
+    /// The scenarios against `bubble` and the references (`--against`), alternating, as a table.
     Compare(compare::CompareArgs),
-    /// The floor reference server, until killed (started by `--start floor`).
+    /// The floor reference server, until killed (started by `--start floor` and `compare`).
     #[command(hide = true)]
     FloorServer(floor::FloorArgs),
 }
