@@ -1,28 +1,30 @@
-//! `compare`: the same scenarios against `bubble` and the Node.js reference, each run on a fresh
-//! server, the two alternating (and swapping who goes first every round) so that neither always
-//! gets the warmer machine. Prints a Markdown table.
-use std::path::PathBuf;
-
+//! `compare`: the same scenarios against `bubble` and each reference (`--against`: the Node.js
+//! server, the floor server), each run on a fresh server, taking turns (and rotating who goes
+//! first every round) so that none always gets the warmer machine. Prints a Markdown table with
+//! the ratio of bubble's figure to each reference's.
+use crate::cost::CostArgs;
 use crate::fanout::FanoutArgs;
 use crate::idle::IdleArgs;
 use crate::ingest::IngestArgs;
 use crate::list::ListArgs;
 use crate::report::{Better, Report, fmt};
 use crate::server::{Kind, Server};
-use crate::{Target, fanout, idle, ingest, list};
+use crate::single::SingleArgs;
+use crate::{Target, cost, fanout, idle, ingest, list, single};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct CompareArgs {
-    /// The Node.js reference's directory (with `npm ci` done).
-    #[arg(long, default_value = "bench/node-reference")]
-    pub node_dir: PathBuf,
-    /// Scenarios to run, in order.
+    /// References to compare bubble with, each taking turns with it. The floor server knows only
+    /// `create_room`, `join_room` and `add_message`, so it runs fanout, cost and single only.
+    #[arg(long, value_delimiter = ',', default_value = "node")]
+    pub against: Vec<Kind>,
+    /// Scenarios to run, in order (`single` is two runs: K in flight, and open loop).
     #[arg(long, value_delimiter = ',', default_value = "fanout,ingest,idle,list")]
     pub scenarios: Vec<Scenario>,
     /// Rounds; figures are averaged over them.
     #[arg(long, default_value_t = 1)]
     pub rounds: usize,
-    /// Seconds measured per run (fanout, ingest, list).
+    /// Seconds measured per run (fanout, single, ingest, list).
     #[arg(long, default_value_t = 10)]
     pub duration: u64,
     /// fanout: rooms.
@@ -31,10 +33,25 @@ pub struct CompareArgs {
     /// fanout: members per room.
     #[arg(long, default_value_t = 50)]
     pub fanout_members: usize,
-    /// fanout: messages per member per second. The default offers 400,000 deliveries/s, more
+    /// fanout: members of each room who send [default: all].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    pub fanout_senders_per_room: Option<u16>,
+    /// fanout: messages per sender per second. The default offers 400,000 deliveries/s, more
     /// than either server delivers here, so deliveries/s is each one's maximum.
     #[arg(long, default_value_t = 8.0)]
     pub fanout_rate: f64,
+    /// cost: seconds measured (its other figures are `cost`'s defaults).
+    #[arg(long, default_value_t = 20)]
+    pub cost_duration: u64,
+    /// single: messages in flight in the closed loop.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..))]
+    pub single_in_flight: u16,
+    /// single: members of the room in the open loop.
+    #[arg(long, default_value_t = 50)]
+    pub single_members: usize,
+    /// single: messages per second in the open loop.
+    #[arg(long, default_value_t = 500.0)]
+    pub single_rate: f64,
     /// ingest: concurrent senders.
     #[arg(long, default_value_t = 200)]
     pub ingest_senders: usize,
@@ -55,23 +72,77 @@ pub struct CompareArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Scenario {
     Fanout,
+    Cost,
+    Single,
     Ingest,
     Idle,
     List,
 }
 
+impl Scenario {
+    fn cases(self) -> &'static [Case] {
+        match self {
+            Scenario::Fanout => &[Case::Fanout],
+            Scenario::Cost => &[Case::Cost],
+            Scenario::Single => &[Case::SingleInFlight, Case::SingleOpen],
+            Scenario::Ingest => &[Case::Ingest],
+            Scenario::Idle => &[Case::Idle],
+            Scenario::List => &[Case::List],
+        }
+    }
+}
+
+/// One run of a scenario, with its arguments from [`CompareArgs`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Case {
+    Fanout,
+    Cost,
+    SingleInFlight,
+    SingleOpen,
+    Ingest,
+    Idle,
+    List,
+}
+
+impl Case {
+    fn label(self, a: &CompareArgs) -> String {
+        match self {
+            Case::Fanout => "fanout".into(),
+            Case::Cost => "cost".into(),
+            Case::SingleInFlight => format!("single, {} in flight", a.single_in_flight),
+            Case::SingleOpen => format!(
+                "single, {} members at {}/s",
+                a.single_members, a.single_rate
+            ),
+            Case::Ingest => "ingest".into(),
+            Case::Idle => "idle".into(),
+            Case::List => "list".into(),
+        }
+    }
+
+    /// Whether `kind` can serve this run.
+    fn runs_on(self, kind: Kind) -> bool {
+        kind != Kind::Floor
+            || matches!(
+                self,
+                Case::Fanout | Case::Cost | Case::SingleInFlight | Case::SingleOpen
+            )
+    }
+}
+
 async fn run_one(
     server: &Server,
     target: &Target,
-    scenario: Scenario,
+    case: Case,
     a: &CompareArgs,
 ) -> anyhow::Result<Report> {
     let eio = target.eio;
-    match scenario {
-        Scenario::Fanout => {
+    match case {
+        Case::Fanout => {
             let args = FanoutArgs {
                 rooms: a.fanout_rooms,
                 members: a.fanout_members,
+                senders_per_room: a.fanout_senders_per_room,
                 rate: a.fanout_rate,
                 duration: a.duration,
                 warmup: 2,
@@ -79,7 +150,30 @@ async fn run_one(
             };
             fanout::run(server, eio, &args).await
         }
-        Scenario::Ingest => {
+        Case::Cost => {
+            let args = CostArgs {
+                rooms: 20,
+                members: 50,
+                senders_per_room: 1,
+                rate: 10.0,
+                duration: a.cost_duration,
+                warmup: 2,
+                message_bytes: 64,
+            };
+            cost::run(server, eio, &args).await
+        }
+        Case::SingleInFlight | Case::SingleOpen => {
+            let args = SingleArgs {
+                in_flight: a.single_in_flight,
+                rate: (case == Case::SingleOpen).then_some(a.single_rate),
+                members: a.single_members,
+                duration: a.duration,
+                warmup: 2,
+                message_bytes: 64,
+            };
+            single::run(server, eio, &args).await
+        }
+        Case::Ingest => {
             let args = IngestArgs {
                 senders: a.ingest_senders,
                 duration: a.duration,
@@ -88,7 +182,7 @@ async fn run_one(
             };
             ingest::run(server, eio, &args).await
         }
-        Scenario::Idle => {
+        Case::Idle => {
             let args = IdleArgs {
                 connections: a.idle_connections,
                 concurrency: 64,
@@ -96,7 +190,7 @@ async fn run_one(
             };
             idle::run(server, eio, &args).await
         }
-        Scenario::List => {
+        Case::List => {
             let args = ListArgs {
                 rooms: a.list_rooms,
                 messages: a.list_messages,
@@ -113,61 +207,99 @@ async fn run_one(
 pub async fn run(target: &Target, a: &CompareArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
         target.url.is_none(),
-        "compare starts both servers itself: no --url"
+        "compare starts every server itself: no --url"
     );
-    let kinds = [Kind::Bubble, Kind::Node];
-    // results[scenario][kind] = reports of every round
-    let mut results: Vec<[Vec<Report>; 2]> = vec![[Vec::new(), Vec::new()]; a.scenarios.len()];
+    anyhow::ensure!(
+        !a.against.contains(&Kind::Bubble),
+        "--against names the references: node, floor"
+    );
+    // The columns: bubble, then each reference once.
+    let mut kinds = vec![Kind::Bubble];
+    for &k in &a.against {
+        if !kinds.contains(&k) {
+            kinds.push(k);
+        }
+    }
+    let cases: Vec<Case> = a
+        .scenarios
+        .iter()
+        .flat_map(|s| s.cases())
+        .copied()
+        .collect();
+    // results[case][column] = the reports of every round
+    let mut results = vec![vec![Vec::<Report>::new(); kinds.len()]; cases.len()];
     for round in 0..a.rounds {
-        for (s, &scenario) in a.scenarios.iter().enumerate() {
-            for k in 0..2 {
-                let k = (k + round) % 2;
-                let kind = kinds[k];
-                let server = match kind {
-                    Kind::Bubble => Server::start_bubble(
-                        &target.bubble_binary(),
-                        target.database_url.as_deref(),
-                    )?,
-                    Kind::Node => Server::start_node(&a.node_dir)?,
-                };
-                eprintln!("round {} {:?} on {}", round + 1, scenario, kind.name());
-                let report = run_one(&server, target, scenario, a).await?;
+        for (c, &case) in cases.iter().enumerate() {
+            for i in 0..kinds.len() {
+                let column = (i + round) % kinds.len();
+                let kind = kinds[column];
+                if !case.runs_on(kind) {
+                    if round == 0 {
+                        eprintln!("{} skipped on {}", case.label(a), kind.name());
+                    }
+                    continue;
+                }
+                let server = target.start(kind)?;
+                eprintln!("round {} {} on {}", round + 1, case.label(a), kind.name());
+                let report = run_one(&server, target, case, a).await?;
                 report.print();
-                results[s][k].push(report);
+                results[c][column].push(report);
                 drop(server);
             }
         }
     }
+    print_table(a, &cases, &kinds, &results);
+    Ok(())
+}
+
+/// Bubble's figures (those with a better direction, and the offered rate) next to each
+/// reference's, and the ratio bubble / reference for each.
+fn print_table(a: &CompareArgs, cases: &[Case], kinds: &[Kind], results: &[Vec<Vec<Report>>]) {
+    let references = &kinds[1..];
+    let mut header = String::from("| scenario | figure |");
+    let mut rule = String::from("|---|---|");
+    for k in kinds {
+        header += &format!(" {} |", k.name());
+        rule += "---:|";
+    }
+    for k in references {
+        header += &format!(" bubble / {} |", k.name());
+        rule += "---:|";
+    }
     println!();
-    println!("| scenario | figure | bubble | node | bubble / node |");
-    println!("|---|---|---:|---:|---:|");
-    for (s, per_kind) in results.iter().enumerate() {
-        let [ours, theirs] = [average(&per_kind[0]), average(&per_kind[1])];
-        let name = format!("{:?}", a.scenarios[s]).to_lowercase();
-        for f in &ours.figures {
+    println!("{header}");
+    println!("{rule}");
+    for (case, per_kind) in cases.iter().zip(results) {
+        let averages: Vec<Report> = per_kind.iter().map(|r| average(r)).collect();
+        let name = case.label(a);
+        for f in &averages[0].figures {
             if f.better == Better::Neither && f.name != "offered deliveries/s" {
                 continue;
             }
-            let other = theirs.get(&f.name).unwrap_or(f64::NAN);
-            let ratio = if other != 0.0 && other.is_finite() && f.value.is_finite() {
-                format!("{:.2}", f.value / other)
-            } else {
-                "-".into()
-            };
             let unit = if f.unit.is_empty() {
                 String::new()
             } else {
                 format!(" {}", f.unit)
             };
-            println!(
-                "| {name} | {}{unit} | {} | {} | {ratio} |",
-                f.name,
-                fmt(f.value),
-                fmt(other)
-            );
+            let theirs: Vec<f64> = averages[1..]
+                .iter()
+                .map(|r| r.get(&f.name).unwrap_or(f64::NAN))
+                .collect();
+            let mut row = format!("| {name} | {}{unit} | {} |", f.name, fmt(f.value));
+            for other in &theirs {
+                row += &format!(" {} |", fmt(*other));
+            }
+            for &other in &theirs {
+                let ratio = if other != 0.0 && other.is_finite() && f.value.is_finite() {
+                    format!("{:.2}", f.value / other)
+                } else {
+                    "-".into()
+                };
+                row += &format!(" {ratio} |");
+            }
+            println!("{row}");
         }
     }
-    Ok(())
 }
 
 /// Figures averaged over rounds.

@@ -1,6 +1,7 @@
-//! `fanout`: rooms full of members who all talk at a set rate; every message reaches every
-//! member (the others and the sender's own copy). Measures deliveries per second and the time
-//! from the moment a message was due to be sent to its arrival at each member.
+//! `fanout`: rooms full of members who talk at a set rate (all of them, or the first
+//! `--senders-per-room` of each room); every message reaches every member (the others and the
+//! sender's own copy). Measures deliveries per second, the time from the moment a message was due
+//! to be sent to its arrival at each member, and the server's CPU time per delivery.
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -18,11 +19,15 @@ pub struct FanoutArgs {
     /// Number of rooms.
     #[arg(long, default_value_t = 20)]
     pub rooms: usize,
-    /// Members per room (2 to 100: the room's userLimit). Every message is delivered to all of
-    /// them, the sender's own copy included.
+    /// Members per room (1 to 100; the room's userLimit, at least 2). Every message is
+    /// delivered to all of them, the sender's own copy included.
     #[arg(long, default_value_t = 50)]
     pub members: usize,
-    /// `add_message` events each member sends per second (open loop: sends are due on a fixed
+    /// Only the first N members of each room send; all of them still receive [default: every
+    /// member sends].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    pub senders_per_room: Option<u16>,
+    /// `add_message` events each sender sends per second (open loop: sends are due on a fixed
     /// schedule whatever the server does, and latency counts from the due time).
     #[arg(long, default_value_t = 1.0)]
     pub rate: f64,
@@ -38,9 +43,28 @@ pub struct FanoutArgs {
 }
 
 impl FanoutArgs {
+    /// Members of each room who send.
+    pub fn senders(&self) -> usize {
+        self.senders_per_room
+            .map_or(self.members, |n| usize::from(n).min(self.members))
+    }
+
     /// Deliveries per second the schedule asks for.
     pub fn offered(&self) -> f64 {
-        (self.rooms * self.members * self.members) as f64 * self.rate
+        (self.rooms * self.senders() * self.members) as f64 * self.rate
+    }
+
+    /// What the run is, for its report's title.
+    pub fn describe(&self) -> String {
+        let senders = match self.senders() {
+            n if n == self.members => "each member".to_owned(),
+            1 => "1 sender per room".to_owned(),
+            n => format!("{n} senders per room"),
+        };
+        format!(
+            "{} rooms x {} members, {senders} at {}/s",
+            self.rooms, self.members, self.rate
+        )
     }
 }
 
@@ -59,7 +83,8 @@ async fn setup(
         tasks.push(tokio::spawn(async move {
             let _permit = limit.acquire_owned().await?;
             let mut owner = Client::connect(&url, eio, None).await?;
-            let payload = format!(r#"{{"roomName":"bench room {r}","userLimit":{members}}}"#);
+            let limit = members.max(2);
+            let payload = format!(r#"{{"roomName":"bench room {r}","userLimit":{limit}}}"#);
             let ack = owner.call("create_room", &payload).await?;
             let room_id = first_arg(&ack)
                 .and_then(|v| v["roomId"].as_str().map(str::to_owned))
@@ -102,8 +127,8 @@ struct Counters {
 
 pub async fn run(server: &Server, eio: Eio, args: &FanoutArgs) -> anyhow::Result<Report> {
     anyhow::ensure!(
-        (2..=100).contains(&args.members),
-        "--members must be 2 to 100"
+        (1..=100).contains(&args.members),
+        "--members must be 1 to 100"
     );
     anyhow::ensure!(args.rate > 0.0, "--rate must be positive");
     let rooms = setup(server, eio, args.rooms, args.members).await?;
@@ -120,14 +145,15 @@ pub async fn run(server: &Server, eio: Eio, args: &FanoutArgs) -> anyhow::Result
     let period = Duration::from_secs_f64(1.0 / args.rate);
     let latencies = Latencies::default();
     let counters = Arc::new(Counters::default());
-    let clients = args.rooms * args.members;
-    let mut tasks = Vec::with_capacity(clients);
-    let mut i = 0u64;
+    let senders = args.rooms * args.senders();
+    let mut tasks = Vec::with_capacity(args.rooms * args.members);
+    let mut i = 0usize;
     for (room_id, members) in rooms {
-        for mut client in members {
-            // Spread the members' schedules evenly over one period.
-            let offset = period.mul_f64((i % clients as u64) as f64 / clients as f64);
-            i += 1;
+        for (m, mut client) in members.into_iter().enumerate() {
+            let sender = m < args.senders();
+            // Spread the senders' schedules evenly over one period.
+            let offset = period.mul_f64(i as f64 / senders as f64);
+            i += usize::from(sender);
             let room_id = room_id.clone();
             let counters = counters.clone();
             let mut rec = latencies.recorder();
@@ -135,7 +161,7 @@ pub async fn run(server: &Server, eio: Eio, args: &FanoutArgs) -> anyhow::Result
             tasks.push(tokio::spawn(async move {
                 let mut tick = tokio::time::interval_at(start + offset, period);
                 tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
-                let mut sending = true;
+                let mut sending = sender;
                 let stop = tokio::time::sleep_until(end);
                 tokio::pin!(stop);
                 let x = "x".repeat(pad);
@@ -192,10 +218,7 @@ pub async fn run(server: &Server, eio: Eio, args: &FanoutArgs) -> anyhow::Result
     let sent = counters.sent.load(Ordering::Relaxed);
     let delivered = counters.delivered.load(Ordering::Relaxed);
     let expected = sent * args.members as u64;
-    let mut report = Report::new(format!(
-        "fanout: {} rooms x {} members, {}/s each",
-        args.rooms, args.members, args.rate
-    ));
+    let mut report = Report::new(format!("fanout: {}", args.describe()));
     report.add("offered deliveries/s", args.offered(), "", Better::Neither);
     report.add("messages sent/s", sent as f64 / secs, "", Better::Neither);
     report.add("deliveries/s", delivered as f64 / secs, "", Better::Higher);
@@ -219,7 +242,23 @@ pub async fn run(server: &Server, eio: Eio, args: &FanoutArgs) -> anyhow::Result
         Better::Lower,
     );
     add_usage(&mut report, server_cpu, peak_kib, bench_cpu);
+    report.add(
+        "server CPU per delivery",
+        cpu_us_per(server_cpu, delivered as f64 / secs),
+        "µs",
+        Better::Lower,
+    );
     Ok(report)
+}
+
+/// Server CPU time per unit of work, in microseconds: its CPU over the window (percent of one
+/// core) spread over what it did per second. The work counted is what was sent inside the window
+/// and arrived, which in a steady run is what the server did inside it.
+pub fn cpu_us_per(cpu_percent: Option<f64>, per_sec: f64) -> f64 {
+    match cpu_percent {
+        Some(cpu) if per_sec > 0.0 => cpu / 100.0 * 1e6 / per_sec,
+        _ => f64::NAN,
+    }
 }
 
 /// Server CPU over a window (percent of one core), the server's peak RSS (KiB) since the window
@@ -265,7 +304,7 @@ pub fn add_usage(report: &mut Report, cpu: Option<f64>, peak_kib: Option<u64>, b
 pub struct StepArgs {
     #[command(flatten)]
     pub fanout: FanoutArgs,
-    /// Each step multiplies the per-member rate by this.
+    /// Each step multiplies the per-sender rate by this.
     #[arg(long, default_value_t = 1.5)]
     pub factor: f64,
     /// At most this many steps.
@@ -289,8 +328,8 @@ pub async fn step(server: &Server, eio: Eio, args: &StepArgs) -> anyhow::Result<
     let mut last_good: Option<Report> = None;
     let mut max_delivered = 0.0f64;
     println!(
-        "{:>10} {:>12} {:>12} {:>9} {:>7} {:>9}",
-        "rate/s", "offered/s", "delivered/s", "p99 ms", "errors", "server %"
+        "{:>10} {:>12} {:>12} {:>9} {:>7} {:>9} {:>12}",
+        "rate/s", "offered/s", "delivered/s", "p99 ms", "errors", "server %", "µs/delivery"
     );
     for _ in 0..args.max_steps {
         let run_args = FanoutArgs {
@@ -302,13 +341,14 @@ pub async fn step(server: &Server, eio: Eio, args: &StepArgs) -> anyhow::Result<
         let p99 = r.get("latency p99").unwrap_or(f64::INFINITY);
         let errors = r.get("errors").unwrap_or(0.0) + r.get("clients dropped").unwrap_or(0.0);
         println!(
-            "{:>10.2} {:>12.0} {:>12.0} {:>9.2} {:>7} {:>9.0}",
+            "{:>10.2} {:>12.0} {:>12.0} {:>9.2} {:>7} {:>9.0} {:>12.2}",
             rate,
             run_args.offered(),
             delivered,
             p99,
             errors,
-            r.get("server CPU").unwrap_or(f64::NAN)
+            r.get("server CPU").unwrap_or(f64::NAN),
+            r.get("server CPU per delivery").unwrap_or(f64::NAN)
         );
         max_delivered = max_delivered.max(delivered);
         let keeping_up = delivered >= 0.95 * run_args.offered();
@@ -321,8 +361,11 @@ pub async fn step(server: &Server, eio: Eio, args: &StepArgs) -> anyhow::Result<
         rate *= args.factor;
     }
     let mut report = Report::new(format!(
-        "step: {} rooms x {} members, p99 threshold {} ms",
-        args.fanout.rooms, args.fanout.members, args.p99_ms
+        "step: {} rooms x {} members ({} sending), p99 threshold {} ms",
+        args.fanout.rooms,
+        args.fanout.members,
+        args.fanout.senders(),
+        args.p99_ms
     ));
     report.add("max deliveries/s", max_delivered, "", Better::Higher);
     match &last_good {
@@ -343,9 +386,9 @@ pub async fn step(server: &Server, eio: Eio, args: &StepArgs) -> anyhow::Result<
         None => report.add("last good deliveries/s", 0.0, "", Better::Higher),
     }
     if !args.no_half && max_delivered > 0.0 {
-        let per_member = (max_delivered / 2.0) / (args.fanout.offered() / args.fanout.rate);
+        let per_sender = (max_delivered / 2.0) / (args.fanout.offered() / args.fanout.rate);
         let half = FanoutArgs {
-            rate: per_member,
+            rate: per_sender,
             ..args.fanout.clone()
         };
         let r = run(server, eio, &half).await?;

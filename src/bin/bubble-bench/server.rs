@@ -1,6 +1,6 @@
 //! The server under test: one the bench starts (the `bubble` binary or the Node.js reference, on
-//! a fresh SQLite file and a free port), or one already running at `--url`. Its CPU time and
-//! memory come from `/proc`.
+//! a fresh SQLite file and a free port, or the floor reference, this executable's
+//! `floor-server`), or one already running at `--url`. Its CPU time and memory come from `/proc`.
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -10,10 +10,14 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 
 /// Which implementation to start.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Kind {
+    /// The `bubble` binary.
     Bubble,
+    /// The Node.js reference in `bench/node-reference/`.
     Node,
+    /// The minimal fan-out server in this executable (`floor-server`): no database, no checks.
+    Floor,
 }
 
 impl Kind {
@@ -21,6 +25,7 @@ impl Kind {
         match self {
             Kind::Bubble => "bubble",
             Kind::Node => "node",
+            Kind::Floor => "floor",
         }
     }
 }
@@ -56,7 +61,7 @@ impl Server {
         cmd.args(["serve", "--addr", "127.0.0.1:0", "--log", "error"])
             .arg("--database-url")
             .arg(url);
-        Self::spawn(cmd, dir).with_context(|| {
+        Self::spawn(cmd, Some(dir)).with_context(|| {
             format!(
                 "starting {} (build it with cargo build --release)",
                 binary.display()
@@ -71,7 +76,7 @@ impl Server {
         cmd.arg(dir.join("server.js"))
             .args(["--port", "0", "--database"])
             .arg(data.join("reference.db"));
-        Self::spawn(cmd, data).with_context(|| {
+        Self::spawn(cmd, Some(data)).with_context(|| {
             format!(
                 "starting the Node.js reference (run npm ci in {})",
                 dir.display()
@@ -79,7 +84,16 @@ impl Server {
         })
     }
 
-    fn spawn(mut cmd: Command, dir: PathBuf) -> anyhow::Result<Self> {
+    /// Starts the floor reference: this executable's hidden `floor-server` on 127.0.0.1 port 0.
+    pub fn start_floor() -> anyhow::Result<Self> {
+        let exe = std::env::current_exe().context("finding this executable")?;
+        let mut cmd = Command::new(&exe);
+        cmd.args(["floor-server", "--port", "0"]);
+        Self::spawn(cmd, None).with_context(|| format!("starting {} floor-server", exe.display()))
+    }
+
+    /// Starts `cmd` and waits for its `listening on ADDR` line; `dir` is removed when it stops.
+    fn spawn(mut cmd: Command, dir: Option<PathBuf>) -> anyhow::Result<Self> {
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
@@ -105,7 +119,7 @@ impl Server {
             url: format!("http://{addr}"),
             pid: Some(child.id()),
             child: Some(child),
-            dir: Some(dir),
+            dir,
         })
     }
 
