@@ -1,6 +1,12 @@
 //! `add_message` and `add_reaction`: the hot path. One transaction stores the message, moves
 //! the room's `lastActive` and queues pushes for the members who are away; the room's name and
 //! who is present come from presence. Pushes are sent later by the push worker, never awaited here.
+//!
+//! Both are handled in two steps: checked and handed to the store (the handlers), then, once
+//! committed, delivered and answered ([`Storing`], [`Stored`]). The socket's next requests may
+//! start in between, so one busy socket's messages are committed together (see `Served::overlaps`).
+use std::sync::Arc;
+
 use entity::message;
 use serde::Serialize;
 
@@ -8,10 +14,11 @@ use super::kinds::MessageKind;
 use super::request::{AddMessage, AddReaction};
 use super::views::MessageView;
 use super::{BubbleError, Ctx, Outcome, Reply};
+use crate::AppState;
 use crate::socket::wire::{self, AsciiStr, Json};
-use crate::store::{NewMessage, PushFanout};
+use crate::store::{Committing, NewMessage, PushFanout};
 
-pub async fn add_message(ctx: &Ctx, r: AddMessage) -> Outcome {
+pub async fn add_message(ctx: &Ctx, r: AddMessage) -> Result<Storing, BubbleError> {
     let room_id = r.room_id?;
     let room_name = ctx.app.presence.name_if_in(&room_id, ctx.conn).await?;
     if room_name.is_none() {
@@ -21,11 +28,15 @@ pub async fn add_message(ctx: &Ctx, r: AddMessage) -> Outcome {
     let Some(room_name) = room_name else {
         return Err(BubbleError::UserNotInRoom);
     };
-    let stored = store(ctx, room_id, MessageKind::Message, content, None, None).await?;
-    deliver(ctx, "add_message", &stored, &room_name).await
+    let committing = store(ctx, room_id, MessageKind::Message, content, None, None).await?;
+    Ok(Storing {
+        event: "add_message",
+        room_name,
+        committing,
+    })
 }
 
-pub async fn add_reaction(ctx: &Ctx, r: AddReaction) -> Outcome {
+pub async fn add_reaction(ctx: &Ctx, r: AddReaction) -> Result<Storing, BubbleError> {
     let room_id = r.room_id?;
     let Some(room_name) = ctx.app.presence.name_if_in(&room_id, ctx.conn).await? else {
         ctx.room(&room_id).await?;
@@ -37,7 +48,7 @@ pub async fn add_reaction(ctx: &Ctx, r: AddReaction) -> Outcome {
         Some(b) => Some(b),
         None => target_person(ctx, &room_id, &target).await?,
     };
-    let stored = store(
+    let committing = store(
         ctx,
         room_id,
         MessageKind::Reaction,
@@ -46,7 +57,59 @@ pub async fn add_reaction(ctx: &Ctx, r: AddReaction) -> Outcome {
         target_bubble_id,
     )
     .await?;
-    deliver(ctx, "add_reaction", &stored, &room_name).await
+    Ok(Storing {
+        event: "add_reaction",
+        room_name,
+        committing,
+    })
+}
+
+/// A message or reaction checked and handed to the store, not yet known to be stored: the
+/// socket's next requests may start meanwhile (see [`crate::socket::inbox`]).
+pub struct Storing {
+    event: &'static str,
+    room_name: Arc<str>,
+    committing: Committing,
+}
+
+impl Storing {
+    /// Waits for the message's commit.
+    pub async fn stored(self, app: &AppState) -> Result<Stored, BubbleError> {
+        let added = self
+            .committing
+            .committed()
+            .await?
+            .ok_or(BubbleError::RoomIdNotFound)?;
+        app.push.queued(added.pushes);
+        Ok(Stored {
+            event: self.event,
+            room_name: self.room_name,
+            message: added.message,
+        })
+    }
+}
+
+/// A stored message or reaction, to be delivered.
+pub struct Stored {
+    event: &'static str,
+    room_name: Arc<str>,
+    message: message::Model,
+}
+
+impl Stored {
+    /// Sends the message to the others in the room (`sentByMe: false`) and returns the sender's
+    /// copy (`sentByMe: true`).
+    pub async fn deliver(self, ctx: &Ctx) -> Outcome {
+        let (stored, room_name) = (&self.message, &*self.room_name);
+        let payload =
+            |sent_by_me| Json::Value(wire::raw(&Delivered::new(stored, room_name, sent_by_me)));
+        let rooms = vec![stored.room_id.clone()];
+        ctx.to_others_json(rooms, self.event, &payload(false)).await;
+        Ok(Some(Reply {
+            event: self.event,
+            payload: payload(true),
+        }))
+    }
 }
 
 /// The apps put a socket id or a bubbleId in `targetUser`: the person behind that socket, or
@@ -69,6 +132,7 @@ async fn target_person(
     Ok(member.then(|| target.to_owned()))
 }
 
+/// Hands the message to the store, with the pushes for the members who are away.
 async fn store(
     ctx: &Ctx,
     room_id: String,
@@ -76,7 +140,7 @@ async fn store(
     content: String,
     target_user: Option<String>,
     target_user_bubble_id: Option<String>,
-) -> Result<message::Model, BubbleError> {
+) -> Result<Committing, BubbleError> {
     let new = NewMessage {
         room_id,
         user_id: ctx.sid.to_string(),
@@ -96,15 +160,7 @@ async fn store(
         author_name: author_name.as_deref(),
         collapse_ms: i64::try_from(ctx.app.config.push.push_collapse_ms).unwrap_or(i64::MAX),
     };
-    let added = ctx
-        .app
-        .store
-        .messages()
-        .add(new, &fanout)
-        .await?
-        .ok_or(BubbleError::RoomIdNotFound)?;
-    ctx.app.push.queued(added.pushes);
-    Ok(added.message)
+    Ok(ctx.app.store.messages().queue(new, &fanout).await)
 }
 
 /// A stored message as delivered: the `Message` shape, where it is, and whose it is. Its strings
@@ -140,24 +196,6 @@ impl<'a> Delivered<'a> {
             reaction: content.filter(|_| reaction),
         }
     }
-}
-
-/// Sends the stored message to the others in the room (`sentByMe: false`) and returns the
-/// sender's copy (`sentByMe: true`).
-async fn deliver(
-    ctx: &Ctx,
-    event: &'static str,
-    stored: &message::Model,
-    room_name: &str,
-) -> Outcome {
-    let payload =
-        |sent_by_me| Json::Value(wire::raw(&Delivered::new(stored, room_name, sent_by_me)));
-    let rooms = vec![stored.room_id.clone()];
-    ctx.to_others_json(rooms, event, &payload(false)).await;
-    Ok(Some(Reply {
-        event,
-        payload: payload(true),
-    }))
 }
 
 #[cfg(test)]

@@ -33,7 +33,8 @@ use crate::ids::{BubbleId, Conn, Ns};
 use crate::socket::payload::Object;
 use crate::socket::wire::{self, Json};
 use crate::socket::{
-    self, Ack, Handled, Job, Protocol, Refusal, Refused, Served, Sock, SockRef, WireError, sio,
+    self, Ack, Finish, Handled, Job, Protocol, Refusal, Refused, Rest, Served, Sock, SockRef, Turn,
+    WireError, sio,
 };
 
 mod counsellor;
@@ -168,7 +169,7 @@ impl Connected {
 impl Served for Connected {
     /// Once connected, the socket's person is recorded present and put back into their rooms
     /// before any of its events; then its events in order, and its departure.
-    fn handle(&self, socket: SockRef, job: Job) -> Handled<'_> {
+    fn handle(&self, socket: SockRef, job: Job) -> Turn<'_> {
         Box::pin(async move {
             let ctx = self.ctx(socket);
             match job {
@@ -183,10 +184,12 @@ impl Served for Connected {
                     socket::emit(&*ctx.socket, "my_id", &*ctx.bubble_id);
                 }
                 Job::Event { event, data, ack } => {
-                    handle(&ctx, &event, request::fields(data), ack).await;
+                    let overlaps = self.overlaps(&event);
+                    return start(ctx, event, request::fields(data), ack, overlaps).await;
                 }
                 Job::Disconnect => rooms::disconnected(&ctx).await,
             }
+            Rest::Done
         })
     }
 
@@ -212,6 +215,11 @@ impl Served for Connected {
             _ => None,
         }
     }
+
+    /// A message or reaction waits for its commit while the socket's next requests start.
+    fn overlaps(&self, event: &str) -> bool {
+        matches!(event, "add_message" | "add_reaction")
+    }
 }
 
 /// What the sender gets back on success: an event, also used as the acknowledgement.
@@ -230,6 +238,25 @@ impl Reply {
 
 /// A handled request: `Ok(None)` when the sender gets no event (its ack then gets `{}`).
 pub type Outcome = Result<Option<Reply>, BubbleError>;
+
+/// What a handler returns: its outcome, or a message handed to the store, to be delivered and
+/// answered once committed.
+enum Routed {
+    Now(Outcome),
+    Storing(Result<messages::Storing, BubbleError>),
+}
+
+impl From<Outcome> for Routed {
+    fn from(outcome: Outcome) -> Self {
+        Routed::Now(outcome)
+    }
+}
+
+impl From<Result<messages::Storing, BubbleError>> for Routed {
+    fn from(storing: Result<messages::Storing, BubbleError>) -> Self {
+        Routed::Storing(storing)
+    }
+}
 
 /// Who may send an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -264,16 +291,17 @@ impl Who {
 
 /// The table of events: `"name" | "alias" => who may send it, handler;`. A handler is
 /// `async fn(&Ctx, R) -> Outcome` where `R` is the event's [`Request`](request::Request) type,
-/// decoded from the payload only once the sender is admitted. Makes [`route`].
+/// decoded from the payload only once the sender is admitted (or, for a message, one returning
+/// what it handed to the store: [`Routed`]). Makes [`route`].
 macro_rules! events {
     ($($($event:literal)|+ => $who:ident, $handler:path;)+) => {
         /// Serves `event` by the table: `None` when it is unknown on the socket's namespace.
-        async fn route(ctx: &Ctx, event: &str, fields: Object) -> Option<Outcome> {
+        async fn route(ctx: &Ctx, event: &str, fields: Object) -> Option<Routed> {
             use request::Request;
             match event {
                 $($($event)|+ => match Who::$who.admits(ctx.conn.ns) {
-                    Admission::Handled => Some($handler(ctx, Request::decode(fields)).await),
-                    Admission::Unauthorized => Some(Err(BubbleError::Unauthorized)),
+                    Admission::Handled => Some($handler(ctx, Request::decode(fields)).await.into()),
+                    Admission::Unauthorized => Some(Routed::Now(Err(BubbleError::Unauthorized))),
                     Admission::Unknown => None,
                 },)+
                 _ => None,
@@ -315,12 +343,44 @@ events! {
     "set_room_type" => Counsellor, moderation::set_room_type;
 }
 
-async fn handle(ctx: &Ctx, event: &str, fields: Object, ack: Ack) {
+/// Handles an event by the table. An event that `overlaps` answers nothing before its
+/// [`Rest::Later`]: a message is answered there once committed, anything else right away.
+async fn start(ctx: Ctx, event: String, fields: Object, ack: Ack, overlaps: bool) -> Rest {
     tracing::trace!(sid = %ctx.sid, event, "handling");
-    let Some(outcome) = route(ctx, event, fields).await else {
+    let Some(routed) = route(&ctx, &event, fields).await else {
         tracing::debug!(sid = %ctx.sid, event, "unknown event ignored");
-        return;
+        return Rest::Done;
     };
+    match routed {
+        Routed::Now(outcome) if !overlaps => {
+            answer(&ctx, &event, outcome, ack);
+            Rest::Done
+        }
+        Routed::Now(outcome) => Rest::Later(Box::pin(async move {
+            Box::new(move || -> Handled<'static> {
+                Box::pin(async move { answer(&ctx, &event, outcome, ack) })
+            }) as Finish
+        })),
+        Routed::Storing(storing) => Rest::Later(Box::pin(async move {
+            let stored = match storing {
+                Ok(storing) => storing.stored(&ctx.app).await,
+                Err(e) => Err(e),
+            };
+            Box::new(move || -> Handled<'static> {
+                Box::pin(async move {
+                    let outcome = match stored {
+                        Ok(stored) => stored.deliver(&ctx).await,
+                        Err(e) => Err(e),
+                    };
+                    answer(&ctx, &event, outcome, ack);
+                })
+            }) as Finish
+        })),
+    }
+}
+
+/// Answers a request: its reply as an event and on the acknowledgement, or its failure.
+fn answer(ctx: &Ctx, event: &str, outcome: Outcome, ack: Ack) {
     match outcome {
         Ok(Some(reply)) => {
             ctx.socket.send(reply.event, &reply.payload);
@@ -343,6 +403,7 @@ async fn handle(ctx: &Ctx, event: &str, fields: Object, ack: Ack) {
 }
 
 /// Everything a handler needs about the socket it serves.
+#[derive(Clone)]
 pub struct Ctx {
     pub app: Arc<AppState>,
     pub socket: SockRef,

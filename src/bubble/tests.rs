@@ -164,7 +164,13 @@ impl Client {
                 *acked.lock().unwrap() = serde_json::from_str(&json.text()).unwrap();
             })
         };
-        handle(&self.ctx, event, request::fields(data), ack).await;
+        let overlaps = matches!(event, "add_message" | "add_reaction");
+        let ctx = self.ctx.clone();
+        if let Rest::Later(rest) =
+            start(ctx, event.to_owned(), request::fields(data), ack, overlaps).await
+        {
+            (rest.await)().await;
+        }
         acked.lock().unwrap().take()
     }
 

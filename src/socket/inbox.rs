@@ -19,6 +19,13 @@
 //! event whose handler panicked before answering is answered by [`Served::refuse`] (the
 //! protocol's `internal_error`), so its client is not left waiting.
 //!
+//! A request that waits on something slow once it is checked (`add_message` waiting for its
+//! commit) may let the socket's next requests start meanwhile ([`Served::overlaps`]): its handler
+//! returns the rest of it ([`Rest::Later`]), which finishes (answers) only after every earlier
+//! request of the socket has finished, so what the client hears keeps its order. A request that
+//! does not overlap starts only once everything before it has finished. At most `limit`
+//! requests of a socket are unfinished that way.
+//!
 //! A request whose answer makes the answer to an earlier one still waiting out of date
 //! (`list_rooms`) takes that one's place, and its acknowledgement, so that a socket that is
 //! behind is not answered the same many times over ([`Served::answer_key`]).
@@ -36,6 +43,7 @@ use socketioxide::extract::{AckSender, Event, SocketRef, TryData};
 use socketioxide::handler::FromMessageParts;
 use socketioxide::socket::{DisconnectReason, Socket};
 use socketioxide::{ProtocolVersion, TransportType};
+use tokio::task::JoinHandle;
 
 use super::sio::{self, Ack, Sock, SockRef};
 use super::wire;
@@ -63,14 +71,29 @@ pub enum Job {
     Disconnect,
 }
 
-/// A future a [`Served`] returns.
+/// A handler's future.
 pub type Handled<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+
+/// The future a [`Served`] returns for a job: what is left of the job once it returns.
+pub type Turn<'a> = Pin<Box<dyn Future<Output = Rest> + Send + 'a>>;
+
+/// What is left of a job when its turn is over.
+pub enum Rest {
+    Done,
+    /// The rest of a request that overlaps ([`Served::overlaps`]): a future that waits for what
+    /// is slow (a commit) and gives the last step, [`Finish`], run once every earlier request of
+    /// the socket has finished. Nothing may be sent to the client before that last step.
+    Later(Pin<Box<dyn Future<Output = Finish> + Send>>),
+}
+
+/// The last step of a request that overlapped: its answer.
+pub type Finish = Box<dyn FnOnce() -> Handled<'static> + Send>;
 
 /// What a namespace keeps about one of its sockets, and how it handles the socket's jobs. It
 /// must not hold the socket itself (the inbox lives in the socket's extensions): the socket is
 /// passed with every job.
 pub trait Served: Send + Sync + 'static {
-    fn handle(&self, socket: SockRef, job: Job) -> Handled<'_>;
+    fn handle(&self, socket: SockRef, job: Job) -> Turn<'_>;
     /// Answers an event its handler never answered (see [`Refusal`]) the way the protocol answers
     /// any failure: as an event and on the acknowledgement.
     fn refuse(&self, socket: &dyn Sock, event: &str, why: Refusal, ack: Ack);
@@ -80,6 +103,13 @@ pub trait Served: Send + Sync + 'static {
     /// once (the inbox supersedes the earlier one). `None` (the default) for every other request.
     fn answer_key(&self, _event: &str, _data: &Value) -> Option<String> {
         None
+    }
+
+    /// Whether a request may start while earlier requests of the socket are still unfinished
+    /// ([`Rest::Later`]). Its handler must then send nothing itself: it answers in its
+    /// [`Finish`]. `false` (the default): it starts once every earlier one has finished.
+    fn overlaps(&self, _event: &str) -> bool {
+        false
     }
 }
 
@@ -102,6 +132,10 @@ struct State {
     connected: bool,
     /// A task is handling the jobs.
     running: bool,
+    /// Requests that returned [`Rest::Later`] and have not finished.
+    later: usize,
+    /// The task finishing the last of them; each finishes after the one before.
+    last: Option<JoinHandle<()>>,
 }
 
 impl Inbox {
@@ -159,10 +193,11 @@ impl Inbox {
         }
     }
 
-    /// Handles jobs until there are none left.
+    /// Handles jobs until there are none left. A job starts once every earlier one has
+    /// finished, unless it overlaps (and fewer than `limit` are unfinished).
     async fn handle_all(self, socket: SockRef) {
         loop {
-            let job = {
+            let (job, unfinished) = {
                 let mut state = self.lock();
                 let Some(job) = state.jobs.pop_front() else {
                     state.running = false;
@@ -170,17 +205,27 @@ impl Inbox {
                     state.jobs = VecDeque::new();
                     return;
                 };
-                if let Job::Event { .. } = job {
-                    state.events -= 1;
-                }
-                job
+                let overlaps = match &job {
+                    Job::Event { event, .. } => {
+                        state.events -= 1;
+                        self.0.served.overlaps(event) && state.later < self.0.limit
+                    }
+                    _ => false,
+                };
+                let unfinished = if overlaps { None } else { state.last.take() };
+                (job, unfinished)
             };
+            if let Some(unfinished) = unfinished {
+                // A panic in it was dealt with there.
+                let _ = unfinished.await;
+            }
             self.handle_one(&socket, job).await;
         }
     }
 
     /// Handles one job; a panic in it is logged, and answered if the job is an event whose
-    /// acknowledgement was not used yet.
+    /// acknowledgement was not used yet. The rest of a request that overlaps is left to a task
+    /// of its own (see [`Inbox::finish_later`]).
     async fn handle_one(&self, socket: &SockRef, job: Job) {
         let (job, unanswered) = match job {
             Job::Event { event, data, ack } => {
@@ -192,7 +237,10 @@ impl Inbox {
                         ack.send(payload);
                     }
                 });
-                let unanswered = Some((event.clone(), held));
+                let unanswered = Some(Unanswered {
+                    event: event.clone(),
+                    held,
+                });
                 (Job::Event { event, data, ack }, unanswered)
             }
             job => (job, None),
@@ -204,14 +252,57 @@ impl Inbox {
         let handled = AssertUnwindSafe(self.0.served.handle(socket.clone(), job))
             .catch_unwind()
             .await;
-        if let Some((event, _)) = &unanswered {
+        match handled {
+            Ok(Rest::Later(rest)) => self.finish_later(socket, rest, unanswered, began),
+            Ok(Rest::Done) => self.handled(socket, unanswered, began, None),
+            Err(panic) => self.handled(socket, unanswered, began, Some(panic)),
+        }
+    }
+
+    /// Finishes the rest of a request on a task of its own: it waits for what it waits for,
+    /// then for the request before it to finish, then answers.
+    fn finish_later(
+        &self,
+        socket: &SockRef,
+        rest: Pin<Box<dyn Future<Output = Finish> + Send>>,
+        unanswered: Option<Unanswered>,
+        began: std::time::Instant,
+    ) {
+        let mut state = self.lock();
+        let before = state.last.take();
+        state.later += 1;
+        let (inbox, socket) = (self.clone(), socket.clone());
+        state.last = Some(tokio::spawn(async move {
+            let finish = AssertUnwindSafe(rest).catch_unwind().await;
+            if let Some(before) = before {
+                let _ = before.await;
+            }
+            let finished = match finish {
+                Ok(finish) => AssertUnwindSafe(finish()).catch_unwind().await,
+                Err(panic) => Err(panic),
+            };
+            inbox.handled(&socket, unanswered, began, finished.err());
+            inbox.lock().later -= 1;
+        }));
+    }
+
+    /// Records a job's handling; a panic in it is logged, and answered if the job is an event
+    /// whose acknowledgement was not used yet.
+    fn handled(
+        &self,
+        socket: &SockRef,
+        unanswered: Option<Unanswered>,
+        began: std::time::Instant,
+        panic: Option<Box<dyn std::any::Any + Send>>,
+    ) {
+        if let Some(Unanswered { event, .. }) = &unanswered {
             crate::ops::record::handled(event, began.elapsed());
         }
-        let Err(panic) = handled else {
+        let Some(panic) = panic else {
             return;
         };
         let panic = crate::telemetry::panic_message(&*panic);
-        let Some((event, held)) = unanswered else {
+        let Some(Unanswered { event, held }) = unanswered else {
             tracing::error!(sid = %socket.id(), panic, "handling a connection or departure panicked");
             return;
         };
@@ -223,6 +314,12 @@ impl Inbox {
                 .refuse(&**socket, &event, Refusal::Panicked, ack);
         }
     }
+}
+
+/// An event's name and its acknowledgement until it is used.
+struct Unanswered {
+    event: String,
+    held: Arc<Mutex<Option<Ack>>>,
 }
 
 /// The acknowledgement in `held`, once.
@@ -363,7 +460,7 @@ mod tests {
     struct Panicky;
 
     impl Served for Panicky {
-        fn handle(&self, socket: SockRef, job: Job) -> Handled<'_> {
+        fn handle(&self, socket: SockRef, job: Job) -> Turn<'_> {
             Box::pin(async move {
                 tokio::task::yield_now().await;
                 let Job::Event { event, ack, .. } = job else {
@@ -377,6 +474,7 @@ mod tests {
                 if event == "late boom" {
                     panic!("the handler of {event} failed after answering");
                 }
+                Rest::Done
             })
         }
 
@@ -411,6 +509,7 @@ mod tests {
                 events: 4,
                 connected: true,
                 running: true,
+                ..State::default()
             }),
             served: Arc::new(Panicky),
             limit: 16,
@@ -445,5 +544,122 @@ mod tests {
         );
         let state = inbox.lock();
         assert!(!state.running && state.jobs.is_empty() && state.events == 0);
+    }
+
+    /// `slow N` overlaps: it waits N milliseconds (its "commit"), then answers; `wait` does not
+    /// overlap. Every event's start is recorded.
+    struct Overlapping {
+        started: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl Served for Overlapping {
+        fn handle(&self, socket: SockRef, job: Job) -> Turn<'_> {
+            Box::pin(async move {
+                let Job::Event { event, ack, .. } = job else {
+                    return Rest::Done;
+                };
+                self.started.lock().unwrap().push(event.clone());
+                let Some(ms) = event.strip_prefix("slow ") else {
+                    ack.send(&wire::json(&json!(event)));
+                    return Rest::Done;
+                };
+                let ms: u64 = ms.parse().unwrap();
+                Rest::Later(Box::pin(async move {
+                    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                    if ms == 0 {
+                        panic!("a slow event failed");
+                    }
+                    Box::new(move || {
+                        Box::pin(async move {
+                            sio::emit(&*socket, &event, &json!("done"));
+                            ack.send(&wire::json(&json!(event)));
+                        }) as Handled<'static>
+                    }) as Finish
+                }))
+            })
+        }
+
+        fn refuse(&self, socket: &dyn Sock, event: &str, why: Refusal, ack: Ack) {
+            assert_eq!(why, Refusal::Panicked);
+            sio::emit(socket, "failed", &json!(event));
+            ack.send(&wire::json(&json!({ "failed": event })));
+        }
+
+        fn overlaps(&self, event: &str) -> bool {
+            event.starts_with("slow")
+        }
+    }
+
+    #[tokio::test]
+    async fn overlapping_requests_start_together_and_are_answered_in_order() {
+        let acks = Arc::new(Mutex::new(Vec::new()));
+        let event = |name: &str| {
+            let acks = acks.clone();
+            Job::Event {
+                event: name.to_owned(),
+                data: Value::Null,
+                ack: Ack::from_fn(move |payload| acks.lock().unwrap().push(payload.text())),
+            }
+        };
+        let names = [
+            "slow 300", "slow 100", "slow 0", "slow 1", "wait", "slow 50",
+        ];
+        let started = Arc::new(Mutex::new(Vec::new()));
+        let inbox = Inbox(Arc::new(Shared {
+            state: Mutex::new(State {
+                jobs: names.iter().map(|name| event(name)).collect(),
+                events: names.len(),
+                connected: true,
+                running: true,
+                ..State::default()
+            }),
+            served: Arc::new(Overlapping {
+                started: started.clone(),
+            }),
+            limit: 16,
+        }));
+        let socket = Arc::new(FakeSock {
+            id: Sid::new(),
+            extensions: Extensions::new(),
+            sent: Mutex::default(),
+        });
+        let began = std::time::Instant::now();
+        let handled = inbox.clone().handle_all(socket.clone());
+        let wait = std::time::Duration::from_secs(10);
+        tokio::time::timeout(wait, handled)
+            .await
+            .expect("every job started");
+        // The first four started at once, before the first of them was answered.
+        assert_eq!(
+            started.lock().unwrap()[..4],
+            ["slow 300", "slow 100", "slow 0", "slow 1"]
+        );
+        let last = inbox.lock().last.take().expect("the last one is finishing");
+        tokio::time::timeout(wait, last).await.unwrap().unwrap();
+        // The sum of the waits would be 451 ms; overlapped, the first one's 300 plus the last's 50.
+        assert!(began.elapsed() < std::time::Duration::from_millis(440));
+        assert_eq!(
+            *acks.lock().unwrap(),
+            [
+                r#""slow 300""#,
+                r#""slow 100""#,
+                r#"{"failed":"slow 0"}"#,
+                r#""slow 1""#,
+                r#""wait""#,
+                r#""slow 50""#,
+            ]
+        );
+        assert_eq!(
+            *socket.sent.lock().unwrap(),
+            [
+                r#"slow 300 "done""#,
+                r#"slow 100 "done""#,
+                r#"failed "slow 0""#,
+                r#"slow 1 "done""#,
+                r#"slow 50 "done""#,
+            ]
+        );
+        let state = inbox.lock();
+        assert!(state.later == 0 && state.jobs.is_empty() && !state.running);
     }
 }

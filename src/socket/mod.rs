@@ -34,7 +34,7 @@ pub mod payload;
 pub mod sio;
 pub mod wire;
 
-pub use inbox::{Handled, Job, Refusal, Refused, Served};
+pub use inbox::{Finish, Handled, Job, Refusal, Refused, Rest, Served, Turn};
 pub use sio::{Ack, Sock, SockRef, emit};
 
 /// A protocol served on a namespace: how a connecting socket is accepted.

@@ -8,9 +8,12 @@ use sea_orm::{
     ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set, TransactionTrait,
 };
 
+use tokio::sync::oneshot;
+
 use super::Store;
 use super::push_outbox::{PushFanout, enqueue_for_message};
 use super::recent::{self, Recent};
+use super::sqlite::{self, Answer};
 use crate::clock::now_ms;
 
 #[derive(Debug, Clone)]
@@ -47,6 +50,25 @@ pub struct Added {
     pub pushes: u64,
 }
 
+/// A message handed to the store ([`Messages::queue`]), until it is known to be stored.
+pub struct Committing(Stage);
+
+enum Stage {
+    /// Waiting for the writer's commit.
+    Queued(oneshot::Receiver<Answer>),
+    Done(Result<Option<Added>, DbErr>),
+}
+
+impl Committing {
+    /// What [`Messages::add`] returns, once the message's transaction has committed.
+    pub async fn committed(self) -> Result<Option<Added>, DbErr> {
+        match self.0 {
+            Stage::Queued(answer) => answer.await.unwrap_or_else(|_| Err(sqlite::stopped())),
+            Stage::Done(added) => added,
+        }
+    }
+}
+
 /// Messages and rooms' newest messages; see [`Store::messages`].
 #[derive(Clone, Copy, Debug)]
 pub struct Messages<'a> {
@@ -68,9 +90,16 @@ impl Messages<'_> {
         new: NewMessage,
         fanout: &PushFanout<'_>,
     ) -> Result<Option<Added>, DbErr> {
+        self.queue(new, fanout).await.committed().await
+    }
+
+    /// [`Messages::add`] in two steps: hands the message over, in order (what is queued on
+    /// SQLite is stored in the order it was queued), and returns what waits for its commit. On
+    /// PostgreSQL the message is stored before this returns.
+    pub async fn queue(&self, new: NewMessage, fanout: &PushFanout<'_>) -> Committing {
         let new = match &self.store.writer {
-            Some(writer) => match writer.add(new, fanout).await {
-                Ok(answer) => return answer,
+            Some(writer) => match writer.queue(new, fanout).await {
+                Ok(answer) => return Committing(Stage::Queued(answer)),
                 // The writer has stopped: store the message here.
                 Err(new) => new,
             },
@@ -82,7 +111,7 @@ impl Messages<'_> {
             // Stored behind the writer's back (it has stopped): its cache entry is stale.
             self.store.recent.forget(&room_id);
         }
-        added
+        Committing(Stage::Done(added))
     }
 
     /// The newest messages of each room (newest first, at most `RECENT_MESSAGES`), as of the

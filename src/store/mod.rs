@@ -37,7 +37,7 @@ pub use accounts::{Accounts, SESSION_ACCOUNT_KEY, TOKEN_LIFETIME_MS};
 pub use counsellors::Counsellors;
 pub use health::PoolConnections;
 pub use issues::{IssueType, Issues, NewIssue, NewReport};
-pub use messages::{Added, Messages, NewMessage};
+pub use messages::{Added, Committing, Messages, NewMessage};
 pub use people::People;
 pub use presence::{Departed, DepartedSocket, SharedPresence};
 pub use push_outbox::{Push, PushFanout};

@@ -32,7 +32,7 @@ use crate::AppState;
 use crate::config::TinCanArgs;
 use crate::socket::wire;
 use crate::socket::{
-    self, Ack, Handled, Job, Protocol, Refusal, Refused, Served, Sock, SockRef, sio,
+    self, Ack, Job, Protocol, Refusal, Refused, Rest, Served, Sock, SockRef, Turn, sio,
 };
 use crate::store::Store;
 
@@ -149,7 +149,7 @@ struct Connected {
 
 impl Served for Connected {
     /// The socket's requests, in order.
-    fn handle(&self, socket: SockRef, job: Job) -> Handled<'_> {
+    fn handle(&self, socket: SockRef, job: Job) -> Turn<'_> {
         Box::pin(async move {
             if let Job::Event { event, data, ack } = job {
                 let ctx = Ctx {
@@ -159,11 +159,12 @@ impl Served for Connected {
                 };
                 let Some(route) = events::route(&event) else {
                     tracing::debug!(sid = %ctx.socket.id(), event, "unknown tincan event ignored");
-                    return;
+                    return Rest::Done;
                 };
                 tracing::trace!(sid = %ctx.socket.id(), event, "handling");
                 events::handle(&ctx, route, data, ack).await;
             }
+            Rest::Done
         })
     }
 

@@ -13,7 +13,7 @@ pub(super) mod checkpoint;
 mod tests;
 mod writer;
 
-pub(super) use writer::Writer;
+pub(super) use writer::{Answer, Writer, stopped};
 
 /// Prepared statements the writer keeps: its UPDATE and INSERT differ with the number of rooms
 /// and messages in the batch, the push outbox statement with the number of members present.

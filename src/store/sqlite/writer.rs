@@ -26,7 +26,8 @@ pub(super) const BATCH: usize = 256;
 /// Most messages waiting for the writer before `add_message` waits to hand its own over.
 pub(super) const QUEUE: usize = 4 * BATCH;
 
-pub(super) type Answer = Result<Option<Added>, DbErr>;
+/// The writer's answer to one message.
+pub(in crate::store) type Answer = Result<Option<Added>, DbErr>;
 
 /// The sending end of the writer's queue; the writer stops when every clone is dropped.
 #[derive(Clone, Debug)]
@@ -146,19 +147,19 @@ impl Writer {
         }
     }
 
-    /// Stores `new` in the writer's next batch; the answer comes after its commit. Hands the
-    /// message back when the writer has stopped.
-    pub(in crate::store) async fn add(
+    /// Queues `new` for the writer's next batch, in order; what it returns is answered after
+    /// the message's commit. Hands the message back when the writer has stopped.
+    pub(in crate::store) async fn queue(
         &self,
         new: NewMessage,
         fanout: &PushFanout<'_>,
-    ) -> Result<Answer, NewMessage> {
+    ) -> Result<oneshot::Receiver<Answer>, NewMessage> {
         let Ok(permit) = self.queue.reserve().await else {
             return Err(new);
         };
         let (request, answered) = Request::new(new, fanout);
         permit.send(Job::Add(request));
-        Ok(answered.await.unwrap_or_else(|_| Err(stopped())))
+        Ok(answered)
     }
 
     /// Reads the newest messages of rooms into the cache, after the messages already waiting are
@@ -195,7 +196,7 @@ impl Writer {
     }
 }
 
-fn stopped() -> DbErr {
+pub(in crate::store) fn stopped() -> DbErr {
     DbErr::Custom("the message writer stopped before answering".into())
 }
 
