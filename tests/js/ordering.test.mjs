@@ -126,6 +126,53 @@ describe('concurrency', { timeout: 60000 }, () => {
     });
   }
 
+  for (const gen of [1, 4]) {
+    test(`${gen}.x: 150 requests in flight, messages, reactions, failures and others mixed: answered in the order sent`, async () => {
+      const owner = await connect(4, server);
+      const room = await createRoom(owner);
+      const elsewhere = await createRoom(owner, { roomName: 'not joined' });
+      const a = await connect(gen, server);
+      await joinRoom(a, room.roomId, [owner]);
+      const heard = collect(owner, 'add_message');
+      const order = [];
+      const sent = [];
+      const send = (event, payload, expect) => {
+        const i = sent.length;
+        sent.push(expect);
+        return emitAck(a, event, payload, 20000).then((answer) => { order.push(i); return answer; });
+      };
+      const answers = [];
+      for (let i = 0; i < 150; i++) {
+        if (i % 10 === 3) {
+          answers.push(send('add_message', { roomId: elsewhere.roomId, message: `astray ${i}` }, 'user_not_in_room'));
+        } else if (i % 10 === 6) {
+          answers.push(send('add_reaction', { roomId: room.roomId, reaction: 'hug', targetUser: owner.id }, 'hug'));
+        } else if (i % 25 === 9) {
+          answers.push(send('typing', { roomId: room.roomId }, 'typing'));
+        } else {
+          answers.push(send('add_message', { roomId: room.roomId, message: `m ${i}` }, `m ${i}`));
+        }
+      }
+      const got = await Promise.all(answers);
+      assert.deepEqual(order, sent.map((_, i) => i), 'acknowledgements arrive in the order sent');
+      got.forEach((answer, i) => {
+        const expect = sent[i];
+        if (expect === 'user_not_in_room') assert.equal(answer.error?.code, expect, `answer ${i}`);
+        else if (expect === 'typing') assert.deepEqual(answer, {}, `answer ${i}`);
+        else assert.equal(answer.content, expect, `answer ${i}`);
+      });
+      const messages = sent.filter((e) => e.startsWith('m '));
+      await waitUntil(() => heard.length >= messages.length, 10000, 'every message delivered');
+      assert.deepEqual(heard.map((m) => m.content), messages, 'delivered in the order sent');
+      const v = await viewRoom(owner, room.roomId);
+      const stored = v.messages.filter((m) => m.messageType === 'MESSAGE').map((m) => m.content).reverse();
+      assert.deepEqual(stored, messages.slice(-stored.length), 'stored in the order sent');
+      assertNewestFirst(v.messages);
+      const astray = await viewRoom(owner, elsewhere.roomId);
+      assert.equal(astray.messages.length, 0, 'nothing stored where the sender is not');
+    });
+  }
+
   test('simultaneous joins never overfill a room', async () => {
     const owner = await connect(4, server);
     const room = await createRoom(owner, { userLimit: 4 });
