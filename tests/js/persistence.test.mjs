@@ -3,7 +3,7 @@ import { describe, test, afterEach } from 'node:test';
 import {
   assert, startServer, connect, closeAll, closeClient, once, onceWhere, request, expectError,
   createRoom, joinRoom, viewRoom, listRooms, myRooms, addMessage, bubbleIdOf, emitAck, newToken,
-  waitUntil, within,
+  waitUntil, within, runSql,
 } from './harness.mjs';
 import { assertRoom, assertNewestFirst } from './shapes.mjs';
 
@@ -140,11 +140,14 @@ describe('restart persistence', { timeout: 90000 }, () => {
     await server.start();
     const c = await connect(4, server);
     const v = await viewRoom(c, room.roomId);
-    const stored = v.messages.map((m) => m.content).reverse();
+    // Every stored message, in the order stored (view_room shows the newest 100 only).
+    const rows = await runSql(server, `SELECT content FROM message WHERE room_id = '${room.roomId}' ORDER BY id`);
+    const stored = rows ? rows.split('\n') : [];
     assert.ok(stored.length >= ackedBeforeKill.length, `${stored.length} stored, ${ackedBeforeKill.length} acknowledged`);
     assert.deepEqual(stored, Array.from({ length: stored.length }, (_, i) => `burst ${i}`),
       'stored messages are the first ones sent, in order, without gaps');
     for (const content of ackedBeforeKill) assert.ok(stored.includes(content), `acknowledged ${content} is stored`);
+    assert.deepEqual(v.messages.map((m) => m.content), stored.slice(-100).reverse(), 'view_room: the newest');
     assertNewestFirst(v.messages);
   });
 });
