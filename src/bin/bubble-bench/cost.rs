@@ -1,6 +1,6 @@
 //! `cost`: what a delivery costs the server at a fixed, moderate load that every server keeps up
 //! with: 20 rooms of 50 members, one sender per room at 10 messages/s (10,000 deliveries/s),
-//! 20 s measured. It is [`fanout`](crate::fanout) with these defaults; the figure to read is the
+//! 20 s measured. It is [`fanout`] with these defaults; the figure to read is the
 //! server's CPU time per delivery, which (unlike deliveries/s at saturation) does not depend on
 //! how much of the shared cores the load generator leaves to the server.
 use crate::fanout::{self, FanoutArgs};

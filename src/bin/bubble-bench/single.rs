@@ -6,7 +6,7 @@
 //! the time from each send to its ack, and the server's CPU time per message.
 //!
 //! With `--rate` (open loop) the sender is in a room of `--members` members and sends on a fixed
-//! schedule; this is [`fanout`](crate::fanout) with one room and one sender: deliveries per
+//! schedule; this is [`fanout`] with one room and one sender: deliveries per
 //! second and the latency from each message being due to its arrival at every member (the
 //! sender's own copy included).
 use std::collections::HashMap;
