@@ -455,6 +455,16 @@ mod tests {
         }
     }
 
+    /// An event named `name` whose acknowledgement records its payload in `acks`.
+    fn recorded(name: &str, acks: &Arc<Mutex<Vec<String>>>) -> Job {
+        let acks = acks.clone();
+        Job::Event {
+            event: name.to_owned(),
+            data: Value::Null,
+            ack: Ack::from_fn(move |payload| acks.lock().unwrap().push(payload.text())),
+        }
+    }
+
     /// Answers every event with `ok`, after an await, as a real handler would; panics on events
     /// named `boom`, before answering, and on `late boom`, after; and when the socket leaves.
     struct Panicky;
@@ -488,14 +498,7 @@ mod tests {
     #[tokio::test]
     async fn a_panicking_job_is_answered_and_the_socket_served_on() {
         let acks = Arc::new(Mutex::new(Vec::new()));
-        let event = |name: &str| {
-            let acks = acks.clone();
-            Job::Event {
-                event: name.to_owned(),
-                data: Value::Null,
-                ack: Ack::from_fn(move |payload| acks.lock().unwrap().push(payload.text())),
-            }
-        };
+        let event = |name: &str| recorded(name, &acks);
         let jobs = VecDeque::from([
             event("first"),
             event("boom"),
@@ -593,14 +596,7 @@ mod tests {
     #[tokio::test]
     async fn overlapping_requests_start_together_and_are_answered_in_order() {
         let acks = Arc::new(Mutex::new(Vec::new()));
-        let event = |name: &str| {
-            let acks = acks.clone();
-            Job::Event {
-                event: name.to_owned(),
-                data: Value::Null,
-                ack: Ack::from_fn(move |payload| acks.lock().unwrap().push(payload.text())),
-            }
-        };
+        let event = |name: &str| recorded(name, &acks);
         let names = [
             "slow 300", "slow 100", "slow 0", "slow 1", "wait", "slow 50",
         ];
