@@ -184,7 +184,7 @@ impl Served for Connected {
                     socket::emit(&*ctx.socket, "my_id", &*ctx.bubble_id);
                 }
                 Job::Event { event, data, ack } => {
-                    let overlaps = self.overlaps(&event);
+                    let overlaps = overlaps(&event);
                     return start(ctx, event, request::fields(data), ack, overlaps).await;
                 }
                 Job::Disconnect => rooms::disconnected(&ctx).await,
@@ -216,10 +216,15 @@ impl Served for Connected {
         }
     }
 
-    /// A message or reaction waits for its commit while the socket's next requests start.
     fn overlaps(&self, event: &str) -> bool {
-        matches!(event, "add_message" | "add_reaction")
+        overlaps(event)
     }
+}
+
+/// Whether the event is a message or reaction, which waits for its commit while the socket's
+/// next requests start (its handler returns [`messages::Storing`]).
+fn overlaps(event: &str) -> bool {
+    matches!(event, "add_message" | "add_reaction")
 }
 
 /// What the sender gets back on success: an event, also used as the acknowledgement.

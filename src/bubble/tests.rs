@@ -164,10 +164,9 @@ impl Client {
                 *acked.lock().unwrap() = serde_json::from_str(&json.text()).unwrap();
             })
         };
-        let overlaps = matches!(event, "add_message" | "add_reaction");
         let ctx = self.ctx.clone();
-        if let Rest::Later(rest) =
-            start(ctx, event.to_owned(), request::fields(data), ack, overlaps).await
+        let fields = request::fields(data);
+        if let Rest::Later(rest) = start(ctx, event.to_owned(), fields, ack, overlaps(event)).await
         {
             (rest.await)().await;
         }

@@ -56,7 +56,7 @@ pub struct Committing(Stage);
 enum Stage {
     /// Waiting for the writer's commit.
     Queued(oneshot::Receiver<Answer>),
-    Done(Result<Option<Added>, DbErr>),
+    Done(Answer),
 }
 
 impl Committing {
