@@ -265,4 +265,56 @@ describe(`disk full or a write error (${DB_KIND})`, { timeout: 180000 }, () => {
       `${all.filter((o) => o.ok).length} acknowledged writes checked; last failure answered ` +
       `${lastFailure} after the fault ended`);
   });
+
+  test('messages in flight on one socket while writes fail: answered in the order sent; ' +
+    'acknowledged ones stored, failed ones not', async (t) => {
+    const server = await startServer();
+    t.after(() => server.stop());
+    const a = await connect(4, server, { token: newToken() });
+    const room = (await attempt('create_room', a)).id;
+    assert.ok(room, 'a room for the messages');
+    const sent = [];
+    const order = [];
+    const answers = [];
+    let sending = true;
+    const pump = (async () => {
+      while (sending) {
+        const batch = [];
+        for (let k = 0; k < 20; k++) {
+          const i = sent.length;
+          sent.push(`in-flight ${i}`);
+          batch.push(emitAck(a, 'add_message', { roomId: room, message: sent[i] }, ANSWER_MS)
+            .then((ack) => { order.push(i); answers[i] = ack; }));
+        }
+        await Promise.all(batch);
+        await sleep(20);
+      }
+    })();
+    try {
+      await sleep(300);
+      const heal = await breakWrites(server);
+      await sleep(1500);
+      await heal().catch(() => {});
+      await sleep(500);
+    } finally {
+      sending = false;
+      await pump;
+    }
+    assert.ok(server.alive, 'the server lives through the fault');
+    assert.deepEqual(order, sent.map((_, i) => i), 'answered in the order sent');
+    const stored = new Set(await column(server, `SELECT content FROM message WHERE room_id = '${room}'`));
+    const failed = [];
+    answers.forEach((ack, i) => {
+      if (ack?.error) {
+        assert.equal(ack.error.code, 'internal_error', `answer ${i}`);
+        assert.ok(!stored.has(sent[i]), `failed ${sent[i]} is not stored`);
+        failed.push(i);
+      } else {
+        assert.equal(ack?.content, sent[i], `answer ${i}`);
+        assert.ok(stored.has(sent[i]), `acknowledged ${sent[i]} is stored`);
+      }
+    });
+    if (DB_KIND === 'sqlite') assert.ok(failed.length > 0, 'some messages failed during the fault');
+    assert.ok(failed.length < sent.length, 'messages were acknowledged around the fault');
+  });
 });
