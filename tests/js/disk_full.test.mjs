@@ -35,7 +35,7 @@ async function column(server, sql) {
     const { stdout } = await execFileP('psql', [server.dbUrl, '-v', 'ON_ERROR_STOP=1', '-qAtc', sql]);
     return stdout.split('\n').filter((l) => l !== '');
   }
-  const { stdout } = await execFileP('sqlite3', [sqliteFile(server), sql]);
+  const { stdout } = await execFileP('sqlite3', ['-cmd', '.timeout 5000', sqliteFile(server), sql]);
   return stdout.split('\n').filter((l) => l !== '');
 }
 

@@ -59,7 +59,7 @@ let pgUser = null;
 export async function runSql(server, sql) {
   if (server.pgName) return psql(server.dbUrl, sql);
   const file = server.dbUrl.replace(/^sqlite:\/\//, '').replace(/\?.*$/, '');
-  const { stdout } = await execFileP('sqlite3', [file, sql]);
+  const { stdout } = await execFileP('sqlite3', ['-cmd', '.timeout 5000', file, sql]);
   return stdout.trim();
 }
 
